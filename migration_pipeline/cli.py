@@ -1,0 +1,192 @@
+"""`migration-pipeline`: the same runs as the Dagster UI, headless, with progress on stdout.
+
+    migration-pipeline run --source allclients --input DIR [--run-id ID] [--dry-run]
+    migration-pipeline generate --source allclients --out DIR [--rows N] [--seed S]
+    migration-pipeline audit [--run-id ID] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from migration_pipeline.definitions import MAPPINGS_DIR, default_resources
+from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
+from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.partitions import migration_run, new_run_key, validate_run_key
+from migration_pipeline.resources import PROJECT_ROOT, LedgerStore, MigrationSettings, SourceFiles
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (MappingError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="migration-pipeline", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(required=True)
+
+    run = commands.add_parser("run", help="migrate one source export into Twenty (or plan it: --dry-run)")
+    run.add_argument("--source", required=True, help="source slug, e.g. allclients")
+    run.add_argument("--input", type=Path, help="folder with the export files (default: bundled sample)")
+    run.add_argument("--run-id", help="partition key, e.g. full-20260501T1000Z (default: new full-<now>)")
+    run.add_argument("--dry-run", action="store_true", help="stage and write the load plan; write nothing to Twenty")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a mapping setting")
+    run.add_argument("--fallback-owner", default=os.environ.get("MIGRATION__FALLBACK_OWNER_EMAIL", ""),
+                     help="workspace member email for records whose owner is not a member")
+    run.add_argument("--output", type=Path, help="folder for reports (default: ./migration_output)")
+    run.set_defaults(handler=_run)
+
+    generate = commands.add_parser("generate", help="write a realistic synthetic export")
+    generate.add_argument("--source", required=True, choices=["allclients"])
+    generate.add_argument("--out", type=Path, required=True)
+    generate.add_argument("--rows", type=int, default=300)
+    generate.add_argument("--seed", type=int, default=7)
+    generate.set_defaults(handler=_generate)
+
+    audit = commands.add_parser("audit", help="export the audit log (every write) as CSV")
+    audit.add_argument("--run-id", help="only this run")
+    audit.add_argument("--out", type=Path, help="CSV file (default: stdout)")
+    audit.set_defaults(handler=_audit)
+    return parser
+
+
+# --- run -------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    mapping = _mapping(args.source)
+    run_key = validate_run_key(args.run_id) if args.run_id else new_run_key("full")
+    twenty_configured = bool(os.environ.get("TWENTY__API_URL") and os.environ.get("TWENTY__API_KEY"))
+    dry_run = args.dry_run or not twenty_configured
+    instance = _instance()
+    instance.add_dynamic_partitions(migration_run.name, [run_key])
+
+    assets = build_source_assets(mapping)
+    layers = {"extract", "stage", "plan"} if dry_run else {"extract", "stage", "prepare", "load", "report"}
+    selection = [a.key for a in assets if a.key.path[1] in layers]
+    resources = _resources(mapping, args)
+    if dry_run:
+        resources["twenty"] = TwentyWriter(api_url="http://dry-run.invalid", api_key="unused")
+
+    print(f"{'Planning' if dry_run else 'Migrating'} {mapping.source.label} run {run_key}")
+    print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
+    result = dg.materialize(
+        assets,
+        instance=instance,
+        resources=resources,
+        partition_key=run_key,
+        selection=selection,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags={"migration/source": mapping.slug},
+    )
+    _print_progress(result)
+    if not result.success:
+        print(f"\nRun {run_key} FAILED: {_first_failure(result)}")
+        print(f"Rerun the same partition to resume: migration-pipeline run --source {mapping.slug} "
+              f"--input {args.input or '<same folder>'} --run-id {run_key}")
+        return 1
+    output = resources["migration_settings"].output_folder(run_key)
+    if dry_run:
+        reason = "--dry-run" if args.dry_run else "TWENTY__API_URL / TWENTY__API_KEY are not set"
+        print(f"\nDry run ({reason}): NOTHING was written to Twenty.")
+        print(f"Load plan (Twenty-import-ready CSV per object, in load order): {output / 'load_plan'}")
+    else:
+        print(f"\nDone. Report (dispositions, unresolved owners, audit log): {output / 'report'}")
+    return 0
+
+
+def _mapping(slug: str) -> Mapping:
+    mappings = {m.slug: m for m in load_mappings(MAPPINGS_DIR)}
+    if slug not in mappings:
+        raise ValueError(f"unknown source {slug!r}; mappings exist for: {', '.join(sorted(mappings))}")
+    return mappings[slug]
+
+
+def _instance() -> dg.DagsterInstance:
+    """The DAGSTER_HOME instance, else a local SQLite one in ./.dagster_home (no server)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path.cwd() / ".dagster_home"
+        home.mkdir(exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _resources(mapping: Mapping, args: argparse.Namespace) -> dict[str, Any]:
+    resources = default_resources([mapping])
+    resources[files_resource_key(mapping.slug)] = SourceFiles(
+        slug=mapping.slug, input_dir=str(args.input.resolve()) if args.input else ""
+    )
+    overrides = dict(item.split("=", 1) for item in args.set)
+    resources["migration_settings"] = MigrationSettings(
+        overrides_json=json.dumps(overrides),
+        fallback_owner_email=args.fallback_owner,
+        output_dir=str(args.output.resolve()) if args.output else "",
+    )
+    resources["ledger"] = LedgerStore()
+    return resources
+
+
+def _print_progress(result: dg.ExecuteInProcessResult) -> None:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        counts = {
+            k: v.value
+            for k, v in materialization.metadata.items()
+            if k in {"rows", "records", "quarantined", "excluded", "created", "updated", "unchanged", "rejected"}
+        }
+        print(f"  {'/'.join(materialization.asset_key.path):<40} " + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            print(f"  check {evaluation.check_name} on {'/'.join(evaluation.asset_key.path)} FAILED")
+
+
+def _first_failure(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            return f"{event.step_key}: {error.message.strip()}"
+    return "see the Dagster event log"
+
+
+# --- generate and audit ----------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from migration_pipeline.sources.allclients.generate import generate_export
+
+    summary = generate_export(args.out, rows=args.rows, seed=args.seed)
+    print(f"wrote {args.out}: {summary}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    with LedgerStore().open() as ledger:
+        frame = pd.DataFrame(ledger.writes(run_key=args.run_id))
+    if args.out:
+        frame.to_csv(args.out, index=False)
+        print(f"wrote {len(frame)} writes to {args.out}")
+    else:
+        frame.to_csv(sys.stdout, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Staged rows -> Twenty JSON payloads: dotted columns nested, blanks dropped, relation keys
+replaced by Twenty ids (looked up in bulk, never one request per record)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from migration_pipeline.engine.staging import KEY, ROW, ROW_COUNT
+
+META_COLUMNS = {KEY, ROW, ROW_COUNT, "source_object", "object"}
+
+
+def is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and pd.isna(value):
+        return True
+    return isinstance(value, (str, list, dict)) and len(value) == 0
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"name.firstName": "Ada"} -> {"name": {"firstName": "Ada"}}; blanks are left out."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        if is_blank(value):
+            continue
+        head, _, rest = path.partition(".")
+        if rest:
+            out.setdefault(head, {})[rest] = value
+        else:
+            out[head] = value
+    return out
+
+
+@dataclass
+class PayloadBatch:
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (source_key, payload)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source_key, reason)
+    unresolved_members: list[dict[str, str]] = field(default_factory=list)
+
+
+def build_payloads(
+    frame: pd.DataFrame,
+    relations: dict[str, str],
+    members: dict[str, str],
+    resolve_keys: Callable[[str, Iterable[str]], dict[str, str]],
+    member_ids: dict[str, str],
+    fallback_member_id: str | None,
+) -> PayloadBatch:
+    """`relations` maps a column to the mapped object whose source keys it holds;
+    `resolve_keys(object, keys)` returns Twenty ids for those keys (from the ledger)."""
+    batch = PayloadBatch()
+    resolved = {
+        column: resolve_keys(target, {k for k in frame[column] if not is_blank(k)})
+        for column, target in relations.items()
+        if column in frame
+    }
+    for row in frame.to_dict("records"):
+        key = row[KEY]
+        flat = {k: v for k, v in row.items() if k not in META_COLUMNS}
+        problems = []
+        for column in resolved:
+            wanted = flat.get(column)
+            if is_blank(wanted):
+                continue
+            if wanted in resolved[column]:
+                flat[column] = resolved[column][wanted]
+            else:
+                problems.append(f"{column}: related record {wanted} is not in Twenty (not loaded)")
+        if problems:
+            batch.rejected.append((key, "; ".join(problems)))
+            continue
+        for column, original_field in members.items():
+            email = flat.get(column)
+            member = member_ids.get(email) if not is_blank(email) else None
+            if member is None:
+                batch.unresolved_members.append(
+                    {KEY: key, "owner": str(flat.get(original_field) or ""), "email": "" if is_blank(email) else email}
+                )
+                member = fallback_member_id
+            flat[column] = member
+        batch.records.append((key, nest(flat)))
+    return batch

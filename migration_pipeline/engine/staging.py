@@ -1,0 +1,535 @@
+"""Turn extracted source frames into Twenty-shaped frames, following a mapping.
+
+Every source row considered by a mapped object ends in exactly one of three places: a staged
+record, the quarantine (with the reason a person can act on), or the excluded list (the mapping
+deliberately leaves it out, with the reason). Relations are kept as the *source keys* of the
+related records; the load step turns them into Twenty ids through the ledger, in bulk.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.engine.mapping import (
+    CustomField,
+    FieldMapping,
+    Mapping,
+    ObjectMapping,
+    Relation,
+    ValueSpec,
+    enabled,
+)
+from migration_pipeline.engine.transforms import (
+    InvalidValue,
+    TransformContext,
+    get_transform,
+    option_value,
+    stable_hash,
+)
+
+KEY = "source_key"
+ROW = "source_row"
+ROW_COUNT = "source_row_count"  # source rows merged into the record (1 unless deduplicated)
+DISPOSITION_COLUMNS = ["object", "source_object", ROW, KEY, "reason"]
+ISSUE_COLUMNS = ["object", KEY, "field", "reason"]
+
+
+@dataclass
+class CustomFieldNeed:
+    """A custom field the staged data needs, with the select options seen in the data."""
+
+    twenty_object: str
+    name: str
+    spec: CustomField
+    options: dict[str, str] = field(default_factory=dict)  # value -> label
+
+
+@dataclass
+class StagedObject:
+    twenty_object: str
+    records: pd.DataFrame
+    relations: dict[str, str]  # payload column -> mapped object name whose key it holds
+    members: dict[str, str]  # payload column (an email) -> custom field keeping the original
+    quarantined: pd.DataFrame
+    excluded: pd.DataFrame
+    field_issues: pd.DataFrame
+    custom_fields: list[CustomFieldNeed]
+    input_rows: dict[str, int]  # mapped object -> source rows it considered
+
+    @property
+    def plural(self) -> str:
+        return TWENTY_OBJECTS[self.twenty_object].plural
+
+
+@dataclass
+class _EntryResult:
+    records: list[dict[str, Any]]
+    quarantined: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    issues: list[dict[str, Any]]
+    row_keys: dict[int, str]  # source row position -> key of the record built from it
+    row_problems: dict[int, str]  # source row position -> why no record was built from it
+    input_rows: int
+
+
+class Stager:
+    """Stages the objects of one mapping; results per mapped object are computed once."""
+
+    def __init__(self, mapping: Mapping, extracts: dict[str, pd.DataFrame], settings: dict[str, Any]):
+        self.mapping = mapping
+        self.extracts = extracts
+        self.settings = settings
+        self._results: dict[str, _EntryResult] = {}
+
+    @cached_property
+    def entries(self) -> dict[str, ObjectMapping]:
+        return {obj.name: obj for obj in self.mapping.enabled_objects(self.settings)}
+
+    # --- public ------------------------------------------------------------------------------
+
+    def stage(self, twenty_object: str) -> StagedObject:
+        if twenty_object in {junction for junction, _ in JUNCTIONS.values()}:
+            return self._stage_junction(twenty_object)
+        entries = [e for e in self.entries.values() if e.twenty_object == twenty_object]
+        results = {e.name: self._entry(e.name) for e in entries}
+        records = [r for res in results.values() for r in res.records]
+        relations = {col: rel.object for e in entries for col, rel in e.relations.items()}
+        members = {col: m.keep_original_in for e in entries for col, m in e.members.items()}
+        return StagedObject(
+            twenty_object=twenty_object,
+            records=_frame(records, [KEY, "source_object", ROW, "object"]),
+            relations=relations,
+            members=members,
+            quarantined=_frame([q for r in results.values() for q in r.quarantined], DISPOSITION_COLUMNS),
+            excluded=_frame([x for r in results.values() for x in r.excluded], DISPOSITION_COLUMNS),
+            field_issues=_frame([i for r in results.values() for i in r.issues], ISSUE_COLUMNS),
+            custom_fields=self._custom_fields(entries, records),
+            input_rows={name: res.input_rows for name, res in results.items()},
+        )
+
+    def staged_objects(self) -> list[str]:
+        """Twenty objects this mapping produces, in Twenty's import order."""
+        objects = {e.twenty_object for e in self.entries.values()}
+        objects |= {JUNCTIONS[e.twenty_object][0] for e in self.entries.values() if e.targets}
+        return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
+
+    # --- one mapped object -------------------------------------------------------------------
+
+    def _entry(self, name: str) -> _EntryResult:
+        if name not in self._results:
+            entry = self.entries[name]
+            self._results[name] = self._stage_dedupe(entry) if entry.dedupe else self._stage_rows(entry)
+        return self._results[name]
+
+    def _source(self, entry: ObjectMapping) -> pd.DataFrame:
+        return self.extracts[entry.from_]
+
+    def _row_label(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> str:
+        key_column = self.mapping.source.objects[entry.from_].key
+        return str(row.get(key_column) or "") if key_column else f"line {position + 2}"
+
+    def _stage_rows(self, entry: ObjectMapping) -> _EntryResult:
+        source = self._source(entry)
+        result = _EntryResult([], [], [], [], {}, {}, len(source))
+        seen_keys: dict[str, int] = {}
+        hash_occurrences: Counter[str] = Counter()
+        for position, row in enumerate(source.to_dict("records")):
+            label = self._row_label(entry, position, row)
+            base = {"object": entry.name, "source_object": entry.from_, ROW: label, ROW_COUNT: 1}
+            if entry.when and entry.when.present and _blank(row.get(entry.when.present)):
+                reason = f"no value in {entry.when.present}"
+                result.excluded.append({**base, KEY: None, "reason": reason})
+                result.row_problems[position] = reason
+                continue
+            try:
+                key = self._key(entry, row, hash_occurrences)
+                base[KEY] = key
+                if key in seen_keys:
+                    raise InvalidValue(f"duplicate key {key}: also on line {seen_keys[key] + 2}")
+                seen_keys[key] = position
+                record = {**base, **self._fields(entry, row, key, result.issues)}
+                record.update(self._relations(entry, position, row))
+                record.update(self._members(entry, row))
+                self._require_targets(entry, row)
+            except InvalidValue as exc:
+                result.quarantined.append({KEY: None, **base, "reason": str(exc)})
+                result.row_problems[position] = str(exc)
+                continue
+            result.records.append(record)
+            result.row_keys[position] = key
+        self._quarantine_duplicate_unique_values(entry, result)
+        return result
+
+    def _key(self, entry: ObjectMapping, row: dict[str, Any], occurrences: Counter[str]) -> str:
+        spec = entry.key
+        assert spec is not None
+        if spec.hash_of is not None:
+            digest = stable_hash(tuple(_cell(row.get(c)) for c in spec.hash_of))
+            occurrences[digest] += 1
+            if occurrences[digest] > 1:  # identical rows stay distinct records, in file order
+                digest = f"{digest}-{occurrences[digest]}"
+            return f"{entry.name}:{digest}{spec.suffix}"
+        columns = (spec.from_,) if isinstance(spec.from_, str) else tuple(spec.from_ or ())
+        raw = "-".join((_cell(row.get(c)) or "").strip() for c in columns)
+        if not raw.strip("-"):
+            raise InvalidValue(f"no key: {', '.join(columns)} is blank")
+        return f"{entry.name}:{raw}{spec.suffix}"
+
+    def _value(self, spec: ValueSpec, row: dict[str, Any]) -> Any:
+        values = tuple(_cell(row.get(c)) for c in spec.columns)
+        if spec.through is not None:
+            values = (self._through(spec, values[0]),)
+        ctx = TransformContext(settings=self.settings, args=spec.args)
+        return get_transform(spec.transform)(values, ctx)
+
+    def _through(self, spec: ValueSpec, value: str | None) -> str | None:
+        through = spec.through
+        assert through is not None
+        table = self._lookup_table(through.object, through.key, through.value)
+        wanted = (value or "").strip()
+        if wanted in through.first_row_for and table:
+            return next(iter(table.values()))
+        return table.get(wanted)
+
+    def _lookup_table(self, source_object: str, key: str, value: str) -> dict[str, str | None]:
+        cache_key = (source_object, key, value)
+        if cache_key not in self._tables:
+            frame = self.extracts[source_object]
+            self._tables[cache_key] = {
+                str(k).strip(): _cell(v) for k, v in zip(frame[key], frame[value], strict=True)
+            }
+        return self._tables[cache_key]
+
+    @cached_property
+    def _tables(self) -> dict[tuple[str, str, str], dict[str, str | None]]:
+        return {}
+
+    def _fields(
+        self, entry: ObjectMapping, row: dict[str, Any], key: str, issues: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {self.mapping.defaults.external_key_field: key}
+        for name, spec in entry.fields.items():
+            if not enabled(spec.enabled_if, self.settings):
+                continue
+            try:
+                out[name] = self._value(spec, row)
+            except InvalidValue as exc:
+                if (spec.on_invalid or self.mapping.defaults.on_invalid) == "quarantine":
+                    raise InvalidValue(f"{name}: {exc}") from None
+                out[name] = None
+                issues.append({"object": entry.name, KEY: key, "field": name, "reason": str(exc)})
+        return out
+
+    def _members(self, entry: ObjectMapping, row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, member in entry.members.items():
+            raw = ", ".join(f"{c}={_cell(row.get(c)) or ''}" for c in member.email.columns)
+            try:
+                email = self._value(member.email, row)
+            except InvalidValue:
+                email = None
+            out[name] = email
+            out[member.keep_original_in] = raw
+        return out
+
+    # --- relations ---------------------------------------------------------------------------
+
+    def _relations(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            column: self._resolve(entry, rel, column, position, row)
+            for column, rel in entry.relations.items()
+        }
+
+    def _resolve(
+        self, entry: ObjectMapping, rel: Relation, column: str, position: int, row: dict[str, Any]
+    ) -> str | None:
+        target = self._entry(rel.object)
+        if rel.same_row:
+            if position in target.row_keys:
+                return target.row_keys[position]
+            problem = target.row_problems.get(position)
+        else:
+            found, problem = self._match(rel, row)
+            if found is not None:
+                return found
+        if problem and rel.on_unresolved == "hold":
+            raise InvalidValue(f"{column}: {problem}")
+        return None
+
+    def _require_targets(self, entry: ObjectMapping, row: dict[str, Any]) -> None:
+        """A note/task whose target must exist is held when it cannot be found."""
+        for kind, rel in entry.targets.items():
+            if rel.on_unresolved == "hold" and not rel.same_row:
+                found, problem = self._match(rel, row)
+                if found is None:
+                    raise InvalidValue(f"no {kind} to attach to: {problem}")
+
+    def _match(self, rel: Relation, row: dict[str, Any]) -> tuple[str | None, str | None]:
+        target_entry = self.entries[rel.object]
+        target = self._entry(rel.object)
+        tried: list[str] = []
+        for index, match in enumerate(rel.match):
+            ctx = TransformContext(settings=self.settings)
+            try:
+                wanted = get_transform(match.transform)(tuple(_cell(row.get(c)) for c in match.columns), ctx)
+            except InvalidValue:
+                wanted = None
+            if wanted is None:
+                continue
+            positions = self._match_index(target_entry, index, rel)[wanted]
+            described = f"{'+'.join(match.columns)}={wanted!r}"
+            if len(positions) == 1:
+                (hit,) = positions
+                if hit in target.row_keys:
+                    return target.row_keys[hit], None
+                return None, f"the matching {target_entry.from_} row ({described}) is not migrated: {target.row_problems.get(hit)}"
+            tried.append(f"{described} matches {'several' if positions else 'no'} {target_entry.from_} rows")
+        return None, ("; ".join(tried) or f"nothing to match a {target_entry.from_} row with")
+
+    def _match_index(self, target: ObjectMapping, index: int, rel: Relation) -> defaultdict[Any, set[int]]:
+        cache_key = (target.name, id(rel), index)
+        if cache_key not in self._indexes:
+            match = rel.match[index]
+            ctx = TransformContext(settings=self.settings)
+            fn = get_transform(match.transform)
+            found: defaultdict[Any, set[int]] = defaultdict(set)
+            for position, row in enumerate(self._source(target).to_dict("records")):
+                # One target column per value; several target columns are alternatives
+                # (Email or OtherEmail), unless the match compares a tuple of columns.
+                groups = (
+                    [match.target_columns]
+                    if len(match.columns) == len(match.target_columns) and len(match.columns) > 1
+                    else [(c,) for c in match.target_columns]
+                )
+                for columns in groups:
+                    try:
+                        value = fn(tuple(_cell(row.get(c)) for c in columns), ctx)
+                    except InvalidValue:
+                        continue
+                    if value is not None:
+                        found[value].add(position)
+            self._indexes[cache_key] = found
+        return self._indexes[cache_key]
+
+    @cached_property
+    def _indexes(self) -> dict[tuple[str, int, int], defaultdict[Any, set[int]]]:
+        return {}
+
+    # --- entities found by deduplication -----------------------------------------------------
+
+    def _stage_dedupe(self, entry: ObjectMapping) -> _EntryResult:
+        dedupe = entry.dedupe
+        assert dedupe is not None
+        source = self._source(entry)
+        rows = source.to_dict("records")
+        result = _EntryResult([], [], [], [], {}, {}, len(source))
+        clusters: dict[str, list[int]] = defaultdict(list)
+        domains_by_position: dict[int, str | None] = {}
+        unnamed: dict[int, str | None] = {}  # position -> why it has no usable name
+        for position, row in enumerate(rows):
+            domains_by_position[position] = self._value(dedupe.also_by, row) if dedupe.also_by else None
+            try:
+                name_key = self._value(dedupe.by, row)
+            except InvalidValue as exc:
+                unnamed[position] = str(exc)
+                continue
+            if name_key is None:
+                unnamed[position] = None
+            else:
+                clusters[name_key].append(position)
+
+        entity_domains = self._entity_domains(clusters, domains_by_position)
+        all_domains = defaultdict(set)  # any domain seen on an entity's rows -> entity keys
+        for name_key, positions in clusters.items():
+            for p in positions:
+                if domains_by_position[p]:
+                    all_domains[domains_by_position[p]].add(name_key)
+
+        for position, why in unnamed.items():
+            label = self._row_label(entry, position, rows[position])
+            base = {"object": entry.name, "source_object": entry.from_, ROW: label, KEY: None}
+            domain = domains_by_position[position]
+            owners = all_domains.get(domain, set()) if domain else set()
+            if len(owners) == 1:
+                result.row_keys[position] = f"{entry.name}:{next(iter(owners))}"
+                continue
+            if domain and len(owners) > 1:
+                reason = f"{why + '; ' if why else ''}domain {domain} belongs to several: {', '.join(sorted(owners))}"
+                result.row_problems[position] = reason
+                result.excluded.append({**base, "reason": reason})
+            elif why:
+                result.row_problems[position] = why
+                result.excluded.append({**base, "reason": why})
+            else:
+                result.excluded.append({**base, "reason": f"no value in {', '.join(dedupe.by.columns)}"})
+
+        linked_by_domain: defaultdict[str, list[int]] = defaultdict(list)
+        for position, entity_key in result.row_keys.items():
+            linked_by_domain[entity_key].append(position)
+        domain_field = next(
+            (n for n, s in entry.fields.items() if dedupe.also_by and s.columns == dedupe.also_by.columns), None
+        )
+        for name_key, positions in clusters.items():
+            key = f"{entry.name}:{name_key}"
+            for p in positions:
+                result.row_keys[p] = key
+            linked = sorted(positions + linked_by_domain[key])
+            record = {"object": entry.name, "source_object": entry.from_, KEY: key, ROW_COUNT: len(linked),
+                      ROW: ", ".join(self._row_label(entry, p, rows[p]) for p in linked[:20])}
+            record[self.mapping.defaults.external_key_field] = key
+            for name, spec in entry.fields.items():
+                record[name] = self._pick(spec, [rows[p] for p in positions])
+            if domain_field and record.get(domain_field) and entity_domains.get(name_key) is None:
+                result.issues.append({"object": entry.name, KEY: key, "field": domain_field,
+                                      "reason": f"domain {record[domain_field]} is claimed by another company; left blank"})
+                record[domain_field] = None
+            result.records.append(record)
+        return result
+
+    @staticmethod
+    def _entity_domains(clusters: dict[str, list[int]], domains: dict[int, str | None]) -> dict[str, str | None]:
+        """Give each entity its most common domain; a domain claimed by several entities goes to
+        the one with most rows (Twenty keeps company domains unique)."""
+        wanted = {}
+        for name_key, positions in clusters.items():
+            counts = Counter(domains[p] for p in positions if domains[p])
+            wanted[name_key] = counts.most_common(1)[0] if counts else None
+        winner: dict[str, tuple[int, str]] = {}
+        for name_key, choice in wanted.items():
+            if choice and (choice[0] not in winner or winner[choice[0]][0] < choice[1]):
+                winner[choice[0]] = (choice[1], name_key)
+        return {k: (c[0] if c and winner[c[0]][1] == k else None) for k, c in wanted.items()}
+
+    def _pick(self, spec: FieldMapping, rows: list[dict[str, Any]]) -> Any:
+        """One value for an entity from its rows: the most common (or first) valid one."""
+        values = []
+        for row in rows:
+            try:
+                value = self._value(spec, row)
+            except InvalidValue:
+                continue
+            if value is not None:
+                values.append(value)
+        if not values:
+            return None
+        if spec.pick == "first":
+            return values[0]
+        counts = Counter(map(repr, values))
+        best = max(counts.values())
+        return next(v for v in values if counts[repr(v)] == best)
+
+    # --- uniqueness Twenty enforces ---------------------------------------------------------
+
+    def _quarantine_duplicate_unique_values(self, entry: ObjectMapping, result: _EntryResult) -> None:
+        """Twenty rejects a second record with the same unique value (e.g. a person's primary
+        email); hold the later one for review as a probable duplicate instead."""
+        for path in TWENTY_OBJECTS[entry.twenty_object].unique_fields:
+            column, _, sub = path.partition(".")
+            owners: dict[str, str] = {}
+            kept = []
+            for record in result.records:
+                value = record.get(column)
+                value = value.get(sub) if isinstance(value, dict) else value
+                if value and str(value).lower() in owners:
+                    reason = f"{path} {value} is already used by {owners[str(value).lower()]}: probable duplicate"
+                    result.quarantined.append({k: record[k] for k in ("object", "source_object", ROW, KEY)} | {"reason": reason})
+                    result.row_keys = {p: k for p, k in result.row_keys.items() if k != record[KEY]}
+                    continue
+                if value:
+                    owners[str(value).lower()] = record[KEY]
+                kept.append(record)
+            result.records = kept
+
+    # --- junction records (noteTargets, taskTargets) ----------------------------------------
+
+    def _stage_junction(self, junction: str) -> StagedObject:
+        parents = [e for e in self.entries.values() if e.targets and JUNCTIONS[e.twenty_object][0] == junction]
+        records = []
+        relations: dict[str, str] = {}
+        for parent in parents:
+            parent_column = JUNCTIONS[parent.twenty_object][1]
+            relations[parent_column] = parent.name
+            parent_result = self._entry(parent.name)
+            source = self._source(parent).to_dict("records")
+            for position, key in parent_result.row_keys.items():
+                for kind, rel in parent.targets.items():
+                    target_key, _ = (
+                        (self._entry(rel.object).row_keys.get(position), None)
+                        if rel.same_row
+                        else self._match(rel, source[position])
+                    )
+                    if target_key is None:
+                        continue
+                    column = TARGET_FIELDS[kind]
+                    relations[column] = rel.object
+                    records.append({
+                        "object": f"{parent.name}_targets", "source_object": parent.from_,
+                        ROW: self._row_label(parent, position, source[position]),
+                        KEY: f"{key}->{target_key}", ROW_COUNT: 1, parent_column: key, column: target_key,
+                    })
+        empty = _frame([], DISPOSITION_COLUMNS)
+        return StagedObject(junction, _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
+                            empty, empty.copy(), _frame([], ISSUE_COLUMNS), [],
+                            {f"{p.name}_targets": len(self._entry(p.name).row_keys) for p in parents})
+
+    # --- custom fields -----------------------------------------------------------------------
+
+    def _custom_fields(self, entries: list[ObjectMapping], records: list[dict[str, Any]]) -> list[CustomFieldNeed]:
+        twenty_object = entries[0].twenty_object if entries else ""
+        defaults = self.mapping.defaults
+        needs = {defaults.external_key_field: CustomFieldNeed(
+            twenty_object, defaults.external_key_field,
+            CustomField(type="TEXT", label=defaults.external_key_label, unique=True,
+                        description=f"Record id in {self.mapping.source.label}; the migration's upsert key"))}
+        for entry in entries:
+            for name, spec in entry.fields.items():
+                if spec.custom and enabled(spec.enabled_if, self.settings):
+                    needs.setdefault(name, CustomFieldNeed(twenty_object, name, spec.custom))
+            for member in entry.members.values():
+                needs.setdefault(member.keep_original_in, CustomFieldNeed(
+                    twenty_object, member.keep_original_in,
+                    CustomField(type="TEXT", label="Original owner", description=f"Owner as recorded in {self.mapping.source.label}")))
+        for need in needs.values():
+            if need.spec.type in ("SELECT", "MULTI_SELECT"):
+                need.options = _options_seen(records, need.name, entries)
+        return list(needs.values())
+
+
+def _options_seen(records: list[dict[str, Any]], column: str, entries: list[ObjectMapping]) -> dict[str, str]:
+    """Option values seen in the staged data, labelled in title case."""
+    options: dict[str, str] = {}
+    for record in records:
+        value = record.get(column)
+        for item in value if isinstance(value, list) else [value] if value else []:
+            options.setdefault(item, item.replace("_", " ").title())
+    return dict(sorted(options.items()))
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    if columns in (DISPOSITION_COLUMNS, ISSUE_COLUMNS):
+        rows = [{c: row.get(c) for c in columns} for row in rows]
+    frame = pd.DataFrame(rows)
+    for column in columns:
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=object)
+    return frame.astype(object) if len(frame) else frame
+
+
+def _cell(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _blank(value: Any) -> bool:
+    return _cell(value) is None
+
+
+__all__ = ["Stager", "StagedObject", "CustomFieldNeed", "option_value", "KEY", "ROW", "ROW_COUNT"]

@@ -1,0 +1,371 @@
+"""The closed registry of named field transforms a mapping may reference.
+
+Each transform takes the values of the mapped source column(s) (blank cells arrive as None)
+and a context (source settings + the field's args) and returns a Twenty-shaped value, or None
+for "no value". A value that cannot be converted raises `InvalidValue` with a reason an
+operator can act on; the engine then quarantines the row (or blanks the field, if the
+mapping says so) and lists the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidValue(ValueError):
+    """A source value that cannot become a Twenty value; the message is the reason shown."""
+
+
+@dataclass(frozen=True)
+class TransformContext:
+    settings: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """An arg of this field, else a source setting of the same name, else the default."""
+        return self.args.get(name, self.settings.get(name, default))
+
+
+Values = tuple[str | None, ...]
+Transform = Callable[[Values, TransformContext], Any]
+TRANSFORMS: dict[str, Transform] = {}
+
+
+def transform(name: str) -> Callable[[Transform], Transform]:
+    def register(fn: Transform) -> Transform:
+        if name in TRANSFORMS:
+            raise ValueError(f"transform {name!r} registered twice")
+        TRANSFORMS[name] = fn
+        return fn
+
+    return register
+
+
+def get_transform(name: str) -> Transform:
+    try:
+        return TRANSFORMS[name]
+    except KeyError:
+        raise KeyError(f"unknown transform {name!r}; known: {', '.join(sorted(TRANSFORMS))}") from None
+
+
+def _present(values: Values) -> list[str]:
+    return [v.strip() for v in values if v is not None and v.strip()]
+
+
+def _single(values: Values) -> str | None:
+    present = _present(values)
+    return present[0] if present else None
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+@transform("text")
+def text(values: Values, ctx: TransformContext) -> str | None:
+    """First non-blank value, whitespace collapsed."""
+    value = _single(values)
+    return re.sub(r"\s+", " ", value) if value else None
+
+
+@transform("join_lines")
+def join_lines(values: Values, ctx: TransformContext) -> str | None:
+    """All non-blank values, one per line (e.g. street + city into one address note)."""
+    present = _present(values)
+    return "\n".join(present) if present else None
+
+
+# --- keys used to compare records (dedupe and matching) --------------------------------------
+
+LEGAL_SUFFIXES = {
+    "inc", "incorporated", "llc", "corp", "corporation", "ltd", "limited", "gmbh", "co",
+    "company", "plc", "sa", "ag", "bv", "pty", "lp", "llp",
+}  # fmt: skip
+
+
+def _fold(value: str) -> str:
+    """Lower case, accents removed, '&' read as 'and', punctuation dropped, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    ascii_ish = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    ascii_ish = ascii_ish.replace("&", " and ")
+    ascii_ish = re.sub(r"(?<=\b\w)\.(?=\w\.)", "", ascii_ish)  # L.L.C. -> LLC
+    ascii_ish = re.sub(r"[^\w\s]", " ", ascii_ish)
+    return re.sub(r"\s+", " ", ascii_ish).strip()
+
+
+@transform("company_name_key")
+def company_name_key(values: Values, ctx: TransformContext) -> str | None:
+    """Normalised company name: case, accents, punctuation and legal suffixes ignored.
+
+    A value that normalises to nothing ("N/A", "-", "Inc.") is not a company: InvalidValue.
+    """
+    value = _single(values)
+    if value is None:
+        return None
+    words = _fold(value).split()
+    while words and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    if not words or " ".join(words) in {"n a", "na", "none", "null", "unknown", "tbd"}:
+        raise InvalidValue(f"company value {value!r} does not name a company")
+    return " ".join(words)
+
+
+@transform("name_key")
+def name_key(values: Values, ctx: TransformContext) -> str | None:
+    """First + last name folded for matching; None unless every part is present."""
+    if len(_present(values)) != len(values):
+        return None
+    return " ".join(_fold(v or "") for v in values)
+
+
+@transform("email_key")
+def email_key(values: Values, ctx: TransformContext) -> str | None:
+    value = _single(values)
+    return value.lower() if value else None
+
+
+FREE_MAIL_DOMAINS = {
+    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
+    "aol.com", "icloud.com", "me.com", "msn.com", "comcast.net", "protonmail.com", "gmx.de",
+    "web.de", "mail.com", "yandex.ru", "qq.com", "163.com",
+}  # fmt: skip
+
+
+def _domain_of(value: str) -> str | None:
+    value = value.strip().lower()
+    if "@" in value:
+        value = value.rsplit("@", 1)[1]
+    value = re.sub(r"^[a-z]+://", "", value).split("/")[0].split(":")[0]
+    value = value.removeprefix("www.")
+    return value if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value) else None
+
+
+def _is_free_mail(domain: str, ctx: TransformContext) -> bool:
+    extra = set(ctx.option("free_mail_domains", []))
+    first_label = domain.split(".")[0]
+    return domain in FREE_MAIL_DOMAINS or domain in extra or first_label in {
+        d.split(".")[0] for d in FREE_MAIL_DOMAINS | extra
+    }
+
+
+@transform("corporate_domain")
+def corporate_domain(values: Values, ctx: TransformContext) -> str | None:
+    """The first website/email domain that is not a free-mail provider."""
+    for value in _present(values):
+        domain = _domain_of(value)
+        if domain and not _is_free_mail(domain, ctx):
+            return domain
+    return None
+
+
+@transform("corporate_domain_url")
+def corporate_domain_url(values: Values, ctx: TransformContext) -> str | None:
+    domain = corporate_domain(values, ctx)
+    return f"https://{domain}" if domain else None
+
+
+# --- email and phone composites --------------------------------------------------------------
+
+
+def _valid_email(value: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidValue(f"email {value.strip()!r} is not valid: {exc}") from None
+
+
+@transform("email")
+def email(values: Values, ctx: TransformContext) -> str | None:
+    value = _single(values)
+    return _valid_email(value) if value else None
+
+
+@transform("emails")
+def emails(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
+    """Twenty EMAILS composite: the first valid address is primary, the rest additional."""
+    addresses: list[str] = []
+    for value in _present(values):
+        address = _valid_email(value)
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        return None
+    return {"primaryEmail": addresses[0], "additionalEmails": addresses[1:]}
+
+
+def _phone(value: str, region: str) -> dict[str, str]:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise InvalidValue(f"phone {value!r} is not a phone number")
+    national = str(number.national_number)
+    if number.extension:
+        national += f" ext. {number.extension}"
+    return {
+        "number": national,
+        "countryCode": phonenumbers.region_code_for_number(number) or region,
+        "callingCode": f"+{number.country_code}",
+    }
+
+
+@transform("phones")
+def phones(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
+    """Twenty PHONES composite; numbers parsed with `phonenumbers`, country code kept."""
+    region = ctx.option("phone_region", "US")
+    parsed = [_phone(value, region) for value in _present(values)]
+    if not parsed:
+        return None
+    first, rest = parsed[0], parsed[1:]
+    return {
+        "primaryPhoneNumber": first["number"],
+        "primaryPhoneCountryCode": first["countryCode"],
+        "primaryPhoneCallingCode": first["callingCode"],
+        "additionalPhones": rest,
+    }
+
+
+# --- numbers, booleans, dates ----------------------------------------------------------------
+
+
+@transform("number")
+def number(values: Values, ctx: TransformContext) -> float | None:
+    value = _single(values)
+    if value is None:
+        return None
+    cleaned = re.sub(r"[\s,$€£]", "", value)
+    try:
+        return float(cleaned)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not a number") from None
+
+
+TRUE_WORDS = {"yes", "y", "true", "t", "1", "x"}
+FALSE_WORDS = {"no", "n", "false", "f", "0"}
+
+
+@transform("boolean")
+def boolean(values: Values, ctx: TransformContext) -> bool | None:
+    value = _single(values)
+    if value is None:
+        return None
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise InvalidValue(f"{value!r} is not a yes/no value")
+
+
+US_DATETIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+
+
+@transform("local_datetime")
+def local_datetime(values: Values, ctx: TransformContext) -> str | None:
+    """A US-style local date-time ("2/15/2014 1:15:05 PM") as ISO-8601 UTC for a Twenty
+    DATE_TIME field. The zone is the source setting named by the `zone_setting` arg
+    (default: the `timezone` setting)."""
+    value = _single(values)
+    if value is None:
+        return None
+    zone = ZoneInfo(ctx.settings.get(ctx.args.get("zone_setting", "timezone"), "UTC"))
+    for fmt in US_DATETIME_FORMATS:
+        try:
+            local = datetime.strptime(value, fmt).replace(tzinfo=zone)
+        except ValueError:
+            continue
+        return local.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    raise InvalidValue(f"{value!r} is not a date-time like 2/15/2014 1:15:05 PM")
+
+
+@transform("us_date")
+def us_date(values: Values, ctx: TransformContext) -> str | None:
+    """MM/DD/YYYY as an ISO date for a Twenty DATE field."""
+    value = _single(values)
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%m/%d/%Y").date().isoformat()
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not a date like 12/31/2014") from None
+
+
+@transform("birthday")
+def birthday(values: Values, ctx: TransformContext) -> str | None:
+    """MM/DD/YYYY -> YYYY-MM-DD; MM/DD (no year) -> --MM-DD (ISO 8601 for a date without year)."""
+    value = _single(values)
+    if value is None:
+        return None
+    parts = value.split("/")
+    try:
+        if len(parts) == 3:
+            return date(int(parts[2]), int(parts[0]), int(parts[1])).isoformat()
+        if len(parts) == 2:
+            date(2000, int(parts[0]), int(parts[1]))  # validates month/day (2000 has Feb 29)
+            return f"--{int(parts[0]):02d}-{int(parts[1]):02d}"
+    except ValueError:
+        pass
+    raise InvalidValue(f"{value!r} is not a birthday like 12/31/1980 or 12/31")
+
+
+# --- select options --------------------------------------------------------------------------
+
+
+def option_value(label: str) -> str:
+    """Twenty select option values must be UPPER_SNAKE_CASE ASCII."""
+    words = re.findall(r"[A-Z0-9]+", _fold(label).upper())
+    value = "_".join(words) or "BLANK"
+    return value if not value[0].isdigit() else f"V_{value}"
+
+
+@transform("select")
+def select(values: Values, ctx: TransformContext) -> str | None:
+    value = _single(values)
+    return option_value(value) if value else None
+
+
+@transform("tags")
+def tags(values: Values, ctx: TransformContext) -> list[str] | None:
+    """Comma-separated tags -> MULTI_SELECT option values, duplicates ("vip", "VIP") merged."""
+    found: list[str] = []
+    for value in _present(values):
+        for tag in value.split(","):
+            if tag.strip() and option_value(tag) not in found:
+                found.append(option_value(tag))
+    return found or None
+
+
+# --- notes -----------------------------------------------------------------------------------
+
+SYSTEM_PREFIX = re.compile(r"^\s*(\[\[(System|Icon:[A-Za-z]+)\]\]\s*)+")
+
+
+@transform("note_body")
+def note_body(values: Values, ctx: TransformContext) -> str | None:
+    """Note text as markdown, with AllClients' [[System]] / [[Icon:..]] prefixes removed."""
+    value = next((v for v in values if v and v.strip()), None)
+    return SYSTEM_PREFIX.sub("", value).strip() or None if value else None
+
+
+@transform("note_title")
+def note_title(values: Values, ctx: TransformContext) -> str:
+    """The first line of the note, cut at 80 characters; 'Note' for an empty note."""
+    body = note_body(values, ctx) or ""
+    first_line = body.splitlines()[0].strip() if body else ""
+    limit = int(ctx.option("title_length", 80))
+    return (first_line[: limit - 1] + "…") if len(first_line) > limit else (first_line or "Note")
+
+
+def stable_hash(parts: Values) -> str:
+    """A short content hash used as the key of records that have no id of their own."""
+    joined = "\x1f".join(p or "" for p in parts)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:16]

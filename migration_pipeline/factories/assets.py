@@ -1,0 +1,306 @@
+"""Mapping -> Dagster assets: extract (per source object), stage and load (per Twenty object),
+the schema pre-creation step, the dry-run load plan and the run report.
+
+Load dependencies are derived from the relations the mapping declares, which yields Twenty's
+import order (Companies -> People -> Notes -> note targets) without hand wiring.
+"""
+
+
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import pandas as pd
+
+from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
+from migration_pipeline.destinations.twenty.metadata import ensure_schema
+from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.engine.extract import read_source_object
+from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.payloads import build_payloads
+from migration_pipeline.engine.schema_needs import schema_spec
+from migration_pipeline.engine.staging import Stager, StagedObject
+from migration_pipeline.factories.checks import schema_check_result, validate
+from migration_pipeline.partitions import migration_run, run_kind
+from migration_pipeline.reports.run_report import LoadSummary, write_load_plan, write_run_report
+from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
+from migration_pipeline.schemas.registry import source_schema
+from migration_pipeline.schemas.twenty import stage_schema
+
+
+def key(slug: str, layer: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([slug, layer, name])
+
+
+def files_resource_key(slug: str) -> str:
+    return f"{slug}_files"
+
+
+def staged_objects(mapping: Mapping) -> list[str]:
+    """Every Twenty object the mapping can produce (whatever the run's settings), import order."""
+    objects = {obj.twenty_object for obj in mapping.objects}
+    objects |= {JUNCTIONS[obj.twenty_object][0] for obj in mapping.objects if obj.targets}
+    return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
+
+
+def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
+    """Twenty objects that must be loaded before `twenty_object`, from declared relations."""
+    by_name = {obj.name: obj for obj in mapping.objects}
+    deps: set[str] = set()
+    for obj in mapping.objects:
+        related = list(obj.relations.values())
+        if obj.twenty_object == twenty_object:
+            deps |= {by_name[rel.object].twenty_object for rel in related}
+        if obj.targets and JUNCTIONS[obj.twenty_object][0] == twenty_object:
+            deps.add(obj.twenty_object)
+            deps |= {by_name[rel.object].twenty_object for rel in obj.targets.values()}
+    deps.discard(twenty_object)
+    return deps
+
+
+def build_source_assets(mapping: Mapping) -> list[dg.AssetsDefinition]:
+    slug = mapping.slug
+    objects = staged_objects(mapping)
+    assets = [_extract_asset(mapping, name) for name in mapping.source.objects]
+    assets += [_stage_asset(mapping, obj) for obj in objects]
+    assets.append(_schema_asset(mapping, objects))
+    assets += [_load_asset(mapping, obj) for obj in objects]
+    assets.append(_plan_asset(mapping, objects))
+    assets.append(_report_asset(mapping, objects))
+    assert len({a.key for a in assets}) == len(assets), f"duplicate asset keys in {slug}"
+    return assets
+
+
+def _common(mapping: Mapping) -> dict[str, Any]:
+    return {"group_name": mapping.slug, "partitions_def": migration_run}
+
+
+# --- extract ---------------------------------------------------------------------------------
+
+
+def _extract_asset(mapping: Mapping, source_object: str) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    spec = mapping.source.objects[source_object]
+    asset_key = key(slug, "extract", source_object)
+    schema = source_schema(slug, source_object)
+
+    @dg.asset(
+        key=asset_key,
+        description=f"{mapping.source.label} {spec.file}: {spec.description}".strip(": "),
+        required_resource_keys={files_resource_key(slug)},
+        check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, description=schema.__doc__)],
+        kinds={"pandas", "csv"},
+        **_common(mapping),
+    )
+    def _extract(context: AssetExecutionContext):
+        files: SourceFiles = getattr(context.resources, files_resource_key(slug))
+        frame = read_source_object(files.folder(), spec.file, schema)
+        validation = validate(schema, frame)
+        yield dg.Output(frame, metadata={"rows": len(frame), "file": str(files.folder() / spec.file)})
+        yield schema_check_result(validation, len(frame))
+
+    return _extract
+
+
+# --- stage -----------------------------------------------------------------------------------
+
+
+def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    asset_key = key(slug, "stage", twenty_object)
+    schema = stage_schema(twenty_object)
+    ins = {name: dg.AssetIn(key=key(slug, "extract", name)) for name in mapping.source.objects}
+
+    @dg.asset(
+        key=asset_key,
+        ins=ins,
+        description=f"{TWENTY_OBJECTS[twenty_object].label} in Twenty's shape, invalid rows quarantined",
+        required_resource_keys={"migration_settings"},
+        check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, blocking=True, description=schema.__doc__)],
+        kinds={"pandas"},
+        **_common(mapping),
+    )
+    def _stage(context: AssetExecutionContext, **extracts: pd.DataFrame):
+        settings: MigrationSettings = context.resources.migration_settings
+        staged = Stager(mapping, extracts, mapping.settings(settings.overrides())).stage(twenty_object)
+        validation = validate(schema, staged.records)
+        staged = _quarantine_invalid(staged, validation.failed_rows)
+        final = validate(schema, staged.records)
+        yield dg.Output(staged, metadata=_stage_metadata(staged))
+        yield schema_check_result(
+            final,
+            sum(staged.input_rows.values()),
+            quarantined=len(staged.quarantined),
+            max_quarantine_ratio=mapping.defaults.max_quarantine_ratio,
+        )
+
+    return _stage
+
+
+def _quarantine_invalid(staged: StagedObject, failed_rows: dict[object, str]) -> StagedObject:
+    if not failed_rows:
+        return staged
+    bad = staged.records.loc[list(failed_rows)]
+    moved = bad[["object", "source_object", "source_row", "source_key"]].assign(
+        reason=[failed_rows[i] for i in bad.index]
+    )
+    staged.records = staged.records.drop(index=list(failed_rows)).reset_index(drop=True)
+    staged.quarantined = pd.concat([staged.quarantined, moved], ignore_index=True)
+    return staged
+
+
+def _stage_metadata(staged: StagedObject) -> dict[str, Any]:
+    return {
+        "records": len(staged.records),
+        "quarantined": len(staged.quarantined),
+        "excluded": len(staged.excluded),
+        "field_issues": len(staged.field_issues),
+        "source_rows": dg.MetadataValue.json(staged.input_rows),
+        "preview": dg.MetadataValue.md(staged.records.head(5).astype(str).to_markdown(index=False)),
+    }
+
+
+# --- schema pre-creation -----------------------------------------------------------------------
+
+
+def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    ins = {obj: dg.AssetIn(key=key(slug, "stage", obj)) for obj in objects}
+
+    @dg.asset(
+        key=key(slug, "prepare", "twenty_schema"),
+        ins=ins,
+        description="Custom fields, select options and objects the mapping needs, created in Twenty "
+        "through the metadata API before any record moves (idempotent, read back to verify)",
+        required_resource_keys={"twenty"},
+        kinds={"twenty"},
+        **_common(mapping),
+    )
+    def _prepare(context: AssetExecutionContext, **staged: StagedObject):
+        writer: TwentyWriter = context.resources.twenty
+        spec = schema_spec(list(staged.values()))
+        with writer.client() as client:
+            report = ensure_schema(client, spec)
+        return dg.Output(
+            report,
+            metadata={
+                "created_fields": len(report.created_fields),
+                "added_options": len(report.added_options),
+                "already_present": len(report.already_present),
+                "report": dg.MetadataValue.json(report.to_dict()),
+            },
+        )
+
+    return _prepare
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    asset_key = key(slug, "load", twenty_object)
+    deps = [key(slug, "prepare", "twenty_schema")]
+    deps += [key(slug, "load", dep) for dep in sorted(load_dependencies(mapping, twenty_object))]
+    is_junction = twenty_object in {j for j, _ in JUNCTIONS.values()}
+
+    @dg.asset(
+        key=asset_key,
+        ins={"staged": dg.AssetIn(key=key(slug, "stage", twenty_object))},
+        deps=deps,
+        description=f"{TWENTY_OBJECTS[twenty_object].label} written to Twenty through the ledger",
+        required_resource_keys={"twenty", "ledger", "migration_settings"},
+        check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
+                                       description="created + updated + unchanged + rejected == staged; "
+                                       "source rows == loaded + quarantined + excluded")],
+        kinds={"twenty"},
+        **_common(mapping),
+    )
+    def _load(context: AssetExecutionContext, staged: StagedObject):
+        writer: TwentyWriter = context.resources.twenty
+        settings: MigrationSettings = context.resources.migration_settings
+        run_key = context.partition_key
+        by_name = {obj.name: obj for obj in mapping.objects}
+        with context.resources.ledger.open() as ledger, writer.client() as client:
+            ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
+            members = {m.get("userEmail", "").lower(): m["id"] for m in client.workspace_members()} if staged.members else {}
+            fallback = members.get(settings.fallback_owner_email.lower()) if settings.fallback_owner_email else None
+            batch = build_payloads(
+                staged.records,
+                staged.relations,
+                staged.members,
+                lambda target, keys: ledger.twenty_ids(TWENTY_OBJECTS[by_name[target].twenty_object].plural, list(keys)),
+                members,
+                fallback,
+            )
+            outcome = load_object(
+                client,
+                ledger,
+                run_key,
+                staged.plural,
+                [LoadRecord(k, p) for k, p in batch.records],
+                external_key_field=None if is_junction else mapping.defaults.external_key_field,
+                natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                batch_size=writer.batch_size,
+                log=context.log.info,
+            )
+        summary = LoadSummary.of(staged, outcome, batch)
+        yield dg.Output(summary, metadata=summary.as_metadata())
+        yield dg.AssetCheckResult(
+            check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
+        )
+
+    return _load
+
+
+# --- dry run plan and report -------------------------------------------------------------------
+
+
+def _plan_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    ins = {obj: dg.AssetIn(key=key(slug, "stage", obj)) for obj in objects}
+
+    @dg.asset(
+        key=key(slug, "plan", "load_plan"),
+        ins=ins,
+        description="Dry run: the Twenty-import-ready CSV per object in load order, plus a summary; "
+        "writes nothing to Twenty",
+        required_resource_keys={"migration_settings"},
+        kinds={"csv"},
+        **_common(mapping),
+    )
+    def _plan(context: AssetExecutionContext, **staged: StagedObject):
+        settings: MigrationSettings = context.resources.migration_settings
+        folder = settings.output_folder(context.partition_key) / "load_plan"
+        summary = write_load_plan(folder, [staged[o] for o in objects])
+        return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
+
+    return _plan
+
+
+def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
+    slug = mapping.slug
+    ins = {f"load_{obj}": dg.AssetIn(key=key(slug, "load", obj)) for obj in objects}
+
+    @dg.asset(
+        key=key(slug, "report", "migration"),
+        ins=ins,
+        description="What happened to every source row: loaded, quarantined (reason) or excluded "
+        "(reason); unmatched notes, held contacts and unresolved owners listed",
+        required_resource_keys={"migration_settings", "ledger"},
+        kinds={"csv"},
+        **_common(mapping),
+    )
+    def _report(context: AssetExecutionContext, **loads: LoadSummary):
+        settings: MigrationSettings = context.resources.migration_settings
+        folder = settings.output_folder(context.partition_key) / "report"
+        with context.resources.ledger.open() as ledger:
+            summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
+            ledger.finish_run(context.partition_key, "succeeded")
+        return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
+
+    return _report
+
+
+__all__ = ["build_source_assets", "staged_objects", "load_dependencies", "TARGET_FIELDS"]

@@ -1,0 +1,63 @@
+"""Pandera schemas turned into Dagster asset-check results, with failure samples as metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+
+SAMPLE_ROWS = 20
+
+
+@dataclass
+class Validation:
+    failures: pd.DataFrame  # column, check, failure_case, index
+    failed_rows: dict[object, str]  # frame index -> reason (first failure of that row)
+
+    @property
+    def passed(self) -> bool:
+        return self.failures.empty
+
+
+def validate(schema: type[pa.DataFrameModel], frame: pd.DataFrame) -> Validation:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases[["column", "check", "failure_case", "index"]].copy()
+        failed_rows: dict[object, str] = {}
+        for row in failures.itertuples(index=False):
+            if row.index is not None and not pd.isna(row.index):
+                failed_rows.setdefault(row.index, f"{row.column or 'row'} failed {row.check}: {row.failure_case!r}")
+        return Validation(failures, failed_rows)
+    return Validation(pd.DataFrame(columns=["column", "check", "failure_case", "index"]), {})
+
+
+def failure_sample(failures: pd.DataFrame) -> dg.MetadataValue:
+    sample = failures.head(SAMPLE_ROWS).astype(str)
+    return dg.MetadataValue.md(sample.to_markdown(index=False) if len(sample) else "no failures")
+
+
+def schema_check_result(
+    validation: Validation, rows: int, *, quarantined: int = 0, max_quarantine_ratio: float | None = None
+) -> dg.AssetCheckResult:
+    """Fails if the frame is invalid, or if quarantine took more than the allowed share of rows
+    (a sign that the input or the mapping is wrong, not the data)."""
+    ratio = quarantined / rows if rows else 0.0
+    too_many = max_quarantine_ratio is not None and ratio > max_quarantine_ratio
+    metadata = {
+        "rows": rows,
+        "failures": len(validation.failures),
+        "failure_sample": failure_sample(validation.failures),
+        "quarantined": quarantined,
+        "quarantined_ratio": round(ratio, 4),
+    }
+    if max_quarantine_ratio is not None:
+        metadata["max_quarantine_ratio"] = max_quarantine_ratio
+    return dg.AssetCheckResult(
+        check_name="schema",
+        passed=validation.passed and not too_many,
+        metadata=metadata,
+        severity=dg.AssetCheckSeverity.ERROR,
+    )

@@ -1,0 +1,63 @@
+"""Dagster resources that are not the Twenty writer: where the export files are, the ledger,
+and per-run settings. None of them reads the environment at import time."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from migration_pipeline.ledger.ledger import Ledger
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = PROJECT_ROOT / "sample_data"
+
+
+class SourceFiles(dg.ConfigurableResource):
+    """A folder holding one source's export files.
+
+    Empty `input_dir` means: `<SLUG>__INPUT_DIR` if set when the run starts, else the bundled
+    sample export in sample_data/<slug>/.
+    """
+
+    slug: str
+    input_dir: str = ""
+
+    def folder(self) -> Path:
+        chosen = self.input_dir or os.environ.get(f"{self.slug.upper()}__INPUT_DIR", "")
+        return Path(chosen) if chosen else SAMPLE_DATA / self.slug
+
+
+class LedgerStore(dg.ConfigurableResource):
+    """The ledger database: a SQLite file by default, PostgreSQL when a URL is configured."""
+
+    url: str = ""
+
+    def open(self) -> Ledger:
+        return Ledger(self.url or os.environ.get("MIGRATION__LEDGER_URL", "") or default_ledger_url())
+
+
+def default_ledger_url() -> str:
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'ledger.sqlite'}"
+
+
+class MigrationSettings(dg.ConfigurableResource):
+    """Choices a migration engineer makes per run, on top of the mapping's own settings."""
+
+    overrides_json: str = "{}"
+    fallback_owner_email: str = ""
+    output_dir: str = ""
+
+    def overrides(self) -> dict[str, Any]:
+        return json.loads(self.overrides_json or "{}")
+
+    def output_folder(self, run_key: str) -> Path:
+        base = Path(self.output_dir or os.environ.get("MIGRATION__OUTPUT_DIR", "") or Path.cwd() / "migration_output")
+        folder = base / run_key
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder

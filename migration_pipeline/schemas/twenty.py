@@ -1,0 +1,91 @@
+"""Pandera models of staged frames: data already in Twenty's shape, before anything is written.
+
+These run as the blocking `schema` check on every stage asset. The stage step first quarantines
+the rows that fail them (each with the failed check as its reason); the check then fails, and
+blocks the load, if the frame is still invalid or too large a share of rows was quarantined.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+UUID_OR_KEY = re.compile(r"^\S+$")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
+class TwentyRecord(pa.DataFrameModel):
+    """Columns every staged record carries."""
+
+    source_key: Series[str] = pa.Field(unique=True, nullable=False, description="Stable external key (upsert key)")
+    source_object: Series[str] = pa.Field(description="Source object the record was built from")
+    source_row: Series[str] = pa.Field(description="Source row(s): id or file line")
+
+    class Config:
+        strict = False
+
+
+class TwentyCompany(TwentyRecord):
+    name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 255}, description="Company name")
+    domain: Optional[Series[object]] = pa.Field(
+        alias="domainName.primaryLinkUrl", nullable=True, description="Unique in Twenty (also soft-deleted rows)"
+    )
+
+    @pa.dataframe_check(description="company domains are unique, as Twenty enforces")
+    def unique_domains(cls, df: pd.DataFrame) -> Series[bool]:
+        if "domainName.primaryLinkUrl" not in df:
+            return pd.Series(True, index=df.index)
+        values = df["domainName.primaryLinkUrl"]
+        return values.isna() | ~values.duplicated(keep="first")
+
+
+class TwentyPerson(TwentyRecord):
+    emails: Optional[Series[object]] = pa.Field(nullable=True, description="EMAILS composite")
+
+    @pa.check("emails", element_wise=True, description="primaryEmail is a valid address")
+    def valid_emails(cls, value: Any) -> bool:
+        return _blank(value) or (isinstance(value, dict) and bool(EMAIL.match(value.get("primaryEmail") or "")))
+
+    @pa.dataframe_check(description="primary emails are unique, as Twenty enforces")
+    def unique_emails(cls, df: pd.DataFrame) -> Series[bool]:
+        if "emails" not in df:
+            return pd.Series(True, index=df.index)
+        primary = df["emails"].map(lambda v: None if _blank(v) else (v.get("primaryEmail") or "").lower())
+        return primary.isna() | ~primary.duplicated(keep="first")
+
+    @pa.dataframe_check(description="a person has a first or last name, or an email")
+    def identifiable(cls, df: pd.DataFrame) -> Series[bool]:
+        has = pd.Series(False, index=df.index)
+        for column in ("name.firstName", "name.lastName", "emails"):
+            if column in df:
+                has |= df[column].map(lambda v: not _blank(v) and v != "")
+        return has
+
+
+class TwentyNote(TwentyRecord):
+    title: Series[str] = pa.Field(str_length={"min_value": 1}, description="Note title")
+
+
+class TwentyNoteTarget(TwentyRecord):
+    noteId: Series[str] = pa.Field(str_matches=UUID_OR_KEY.pattern, description="Source key of the note")
+    targetPersonId: Optional[Series[object]] = pa.Field(nullable=True, description="Source key of the person")
+
+
+STAGE_SCHEMAS: dict[str, type[TwentyRecord]] = {
+    "company": TwentyCompany,
+    "person": TwentyPerson,
+    "note": TwentyNote,
+    "noteTarget": TwentyNoteTarget,
+}
+
+
+def stage_schema(twenty_object: str) -> type[TwentyRecord]:
+    return STAGE_SCHEMAS.get(twenty_object, TwentyRecord)
