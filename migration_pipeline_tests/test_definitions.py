@@ -61,4 +61,5 @@ def test_load_order_follows_declared_relations() -> None:
 
     assert upstream_loads("company") == set()
     assert upstream_loads("person") == {"company"}
+    assert upstream_loads("note") == {"person"}
     assert upstream_loads("noteTarget") == {"note", "person"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS, TARGET_FIELDS
 
@@ -237,8 +237,14 @@ def load_mapping(path: Path) -> Mapping:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Mapping.model_validate(raw)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise MappingError(f"{path.name}: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'top level'}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        raise MappingError(f"{path.name}: {problems}") from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path.name}: not valid YAML: {exc}") from None
 
 
 def load_mappings(folder: Path) -> list[Mapping]:

@@ -429,6 +429,7 @@ class Stager:
     def _quarantine_duplicate_unique_values(self, entry: ObjectMapping, result: _EntryResult) -> None:
         """Twenty rejects a second record with the same unique value (e.g. a person's primary
         email); hold the later one for review as a probable duplicate instead."""
+        position_of = {k: p for p, k in result.row_keys.items()}
         for path in TWENTY_OBJECTS[entry.twenty_object].unique_fields:
             column, _, sub = path.partition(".")
             owners: dict[str, str] = {}
@@ -436,13 +437,16 @@ class Stager:
             for record in result.records:
                 value = record.get(column)
                 value = value.get(sub) if isinstance(value, dict) else value
-                if value and str(value).lower() in owners:
-                    reason = f"{path} {value} is already used by {owners[str(value).lower()]}: probable duplicate"
-                    result.quarantined.append({k: record[k] for k in ("object", "source_object", ROW, KEY)} | {"reason": reason})
-                    result.row_keys = {p: k for p, k in result.row_keys.items() if k != record[KEY]}
+                folded = str(value).lower() if value else None
+                if folded and folded in owners:
+                    reason = f"{path} {value} is already used by {owners[folded]}: probable duplicate"
+                    result.quarantined.append({**record, "reason": reason})
+                    position = position_of[record[KEY]]
+                    del result.row_keys[position]
+                    result.row_problems[position] = reason
                     continue
-                if value:
-                    owners[str(value).lower()] = record[KEY]
+                if folded:
+                    owners[folded] = record[KEY]
                 kept.append(record)
             result.records = kept
 

@@ -40,7 +40,12 @@ def failure_sample(failures: pd.DataFrame) -> dg.MetadataValue:
 
 
 def schema_check_result(
-    validation: Validation, rows: int, *, quarantined: int = 0, max_quarantine_ratio: float | None = None
+    validation: Validation,
+    rows: int,
+    *,
+    quarantined: int = 0,
+    max_quarantine_ratio: float | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetCheckResult:
     """Fails if the frame is invalid, or if quarantine took more than the allowed share of rows
     (a sign that the input or the mapping is wrong, not the data)."""
@@ -59,5 +64,5 @@ def schema_check_result(
         check_name="schema",
         passed=validation.passed and not too_many,
         metadata=metadata,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=severity,
     )

@@ -165,6 +165,11 @@ class FakeTwenty:
         with self._lock:
             self._failures.append(_InjectedFailure(status, times, path_contains, delay_seconds))
 
+    def clear_failures(self) -> None:
+        """Drop injected failures still pending (the server recovers)."""
+        with self._lock:
+            self._failures.clear()
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
