@@ -1,0 +1,354 @@
+"""HTTP client for one Twenty workspace (REST record routes and metadata REST).
+
+Every request goes through the shared retry policy; record routes also take a token from
+the client-side rate limiter (Twenty does not throttle metadata routes). Behaviour follows
+the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.md`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from migration_pipeline.engine.rate_limit import RateLimiter
+from migration_pipeline.engine.retry import RetryPolicy
+
+MAX_BATCH = 200  # Twenty's QUERY_MAX_RECORDS: batch create/upsert and page size
+MAX_URL_BYTES = 6_000  # keep filtered GETs well under proxies' and Node's header limits
+_URL_RESERVE = 400  # path, limit, the deletedAt clause and a pagination cursor
+_SAFE_FILTER_VALUE = re.compile(r"[\w@.+:/-]+")
+_DELETED = "deletedAt[is]:NOT_NULL"
+
+
+class TwentyRequestError(Exception):
+    """Twenty answered 4xx. Never carries the API key: only status, messages and the route."""
+
+    def __init__(self, status: int, messages: Sequence[str], method: str, path: str) -> None:
+        self.status = status
+        self.messages = list(messages)
+        self.method = method
+        self.path = path
+        super().__init__(self._describe())
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.status == 400 and any("duplicate entry" in m.lower() for m in self.messages)
+
+    @property
+    def is_record_error(self) -> bool:
+        """The payload was refused (validation, uniqueness, size); other records may be fine."""
+        return self.status in (400, 409, 413, 422)
+
+    def _describe(self) -> str:
+        said = "; ".join(self.messages) or "no message"
+        route = f"{self.method} {self.path}"
+        if self.status == 401:
+            return (
+                f"TWENTY__API_KEY was rejected by Twenty ({route}: HTTP 401, {said}). "
+                "Create a new API key in Twenty under Settings > APIs & Webhooks and set "
+                "TWENTY__API_KEY to it."
+            )
+        if self.status == 403:
+            return (
+                f"Twenty refused {route} (HTTP 403, {said}). Check that TWENTY__API_KEY is set "
+                "and that the key's role may access this object."
+            )
+        return f"Twenty rejected {route} with HTTP {self.status}: {said}"
+
+
+class TwentyClient:
+    """A thin, typed wrapper over Twenty's REST API. Use as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("No Twenty API key: set TWENTY__API_KEY.")
+        self._root = base_url.rstrip("/").removesuffix("/rest")
+        self._api_key = api_key
+        self._retry = retry or RetryPolicy()
+        self._limiter = limiter
+        self._http = httpx.Client(
+            base_url=self._root,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._count_lock = threading.Lock()
+        self.request_count = 0  # HTTP requests sent, retries included
+
+    def __repr__(self) -> str:
+        return f"TwentyClient({self._root!r})"
+
+    def __enter__(self) -> TwentyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- records ---------------------------------------------------------------------------
+
+    def list_records(
+        self,
+        plural: str,
+        filter: str | None = None,
+        include_deleted: bool = False,
+        page_size: int = MAX_BATCH,
+        *,
+        only_deleted: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """All records matching `filter`, page by page (cursor pagination).
+
+        Soft-deleted rows are hidden unless `include_deleted` (active, then deleted rows) or
+        `only_deleted` is set.
+        """
+        filters: list[str | None] = [] if only_deleted else [filter]
+        if include_deleted or only_deleted:
+            filters.append(_and(filter, _DELETED))
+        for one_filter in filters:
+            yield from self._pages(plural, one_filter, page_size)
+
+    def find_by_values(
+        self,
+        plural: str,
+        field_path: str,
+        values: Iterable[str],
+        include_deleted: bool = False,
+        *,
+        only_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Records whose `field_path` (e.g. `emails.primaryEmail`) is one of `values`.
+
+        One `field[in]:[...]` request per chunk of values sized to keep the URL short; never
+        one request per value. Values containing a comma cannot be expressed in Twenty's
+        filter syntax and raise `ValueError`.
+        """
+        unique = list(dict.fromkeys(v for v in values if v))
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks_for_url(plural, field_path, unique):
+            found.extend(
+                self.list_records(
+                    plural,
+                    f"{field_path}[in]:[{','.join(chunk)}]",
+                    include_deleted,
+                    only_deleted=only_deleted,
+                )
+            )
+        return found
+
+    def get_by_ids(
+        self, plural: str, ids: Iterable[str], include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        return self.find_by_values(plural, "id", ids, include_deleted)
+
+    def create_batch(self, plural: str, records: Sequence[Mapping[str, Any]]) -> list[dict]:
+        """Create up to 200 records in one request; returns them in request order.
+        Twenty applies a batch atomically: one bad record fails the whole request."""
+        _check_batch(records)
+        body = self._request("POST", f"/rest/batch/{plural}", json=list(records))
+        return _only_value(body["data"])
+
+    def upsert_batch(self, plural: str, records: Sequence[Mapping[str, Any]]) -> list[dict]:
+        """Create-or-update up to 200 records; a record carrying `id` updates that record,
+        otherwise Twenty matches on a unique field (and un-deletes a soft-deleted match)."""
+        _check_batch(records)
+        body = self._request(
+            "POST", f"/rest/batch/{plural}", params={"upsert": "true"}, json=list(records)
+        )
+        return _only_value(body["data"])
+
+    def update(self, plural: str, id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        body = self._request("PATCH", f"/rest/{plural}/{id}", json=dict(patch))
+        return _only_value(body["data"])
+
+    def destroy(self, plural: str, id: str) -> None:
+        """Permanent delete (a plain DELETE is a destroy in Twenty)."""
+        self._request("DELETE", f"/rest/{plural}/{id}")
+
+    def soft_delete(self, plural: str, id: str) -> dict[str, Any]:
+        body = self._request("DELETE", f"/rest/{plural}/{id}", params={"soft_delete": "true"})
+        return _only_value(body["data"])
+
+    def restore(self, plural: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Un-delete soft-deleted records, in bulk through the filter form of the route
+        (`/rest/restore/{plural}/{id}` is broken in Twenty 2.21)."""
+        restored: list[dict[str, Any]] = []
+        for chunk in _chunks_for_url(plural, "id", list(dict.fromkeys(ids))):
+            body = self._request(
+                "PATCH",
+                f"/rest/restore/{plural}",
+                params={"filter": f"id[in]:[{','.join(chunk)}]"},
+            )
+            restored.extend(_only_value(body["data"]))
+        return restored
+
+    def workspace_members(self) -> list[dict[str, Any]]:
+        return list(self.list_records("workspaceMembers"))
+
+    # -- metadata (not throttled by Twenty, still retried) --------------------------------
+
+    def metadata_objects(self) -> list[dict[str, Any]]:
+        """Every object with its `fields`."""
+        objects: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": MAX_BATCH}
+        while True:
+            body = self._request("GET", "/rest/metadata/objects", params=params, throttled=False)
+            data = body["data"]
+            objects.extend(data if isinstance(data, list) else data["objects"])
+            page = body.get("pageInfo") or {}
+            if not (page.get("hasNextPage") and page.get("endCursor")):
+                return objects
+            params = {"limit": MAX_BATCH, "starting_after": page["endCursor"]}
+
+    def create_object(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return self._metadata("POST", "/rest/metadata/objects", payload)
+
+    def update_object(self, id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return self._metadata("PATCH", f"/rest/metadata/objects/{id}", patch)
+
+    def delete_object(self, id: str) -> None:
+        self._metadata("DELETE", f"/rest/metadata/objects/{id}")
+
+    def create_field(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return self._metadata("POST", "/rest/metadata/fields", payload)
+
+    def update_field(self, id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return self._metadata("PATCH", f"/rest/metadata/fields/{id}", patch)
+
+    def delete_field(self, id: str) -> None:
+        self._metadata("DELETE", f"/rest/metadata/fields/{id}")
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _pages(self, plural: str, filter: str | None, page_size: int) -> Iterator[dict]:
+        params: dict[str, Any] = {"limit": max(1, min(page_size, MAX_BATCH))}
+        if filter:
+            params["filter"] = filter
+        while True:
+            body = self._request("GET", f"/rest/{plural}", params=params)
+            yield from body["data"][plural]
+            page = body.get("pageInfo") or {}
+            if not (page.get("hasNextPage") and page.get("endCursor")):
+                return
+            params = {**params, "starting_after": page["endCursor"]}
+
+    def _metadata(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> Any:
+        body = self._request(
+            method, path, json=dict(payload) if payload is not None else None, throttled=False
+        )
+        return _unwrap_metadata(body)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        throttled: bool = True,
+    ) -> Any:
+        def send() -> httpx.Response:
+            if throttled and self._limiter is not None:
+                self._limiter.acquire()
+            with self._count_lock:
+                self.request_count += 1
+            return self._http.request(method, path, params=params, json=json)
+
+        response = self._retry.send(send, f"{method} {path}")
+        if response.is_success:
+            return response.json() if response.content else None
+        raise TwentyRequestError(
+            response.status_code, self._scrub(_error_messages(response)), method, path
+        )
+
+    def _scrub(self, messages: list[str]) -> list[str]:
+        return [m.replace(self._api_key, "***") for m in messages]
+
+
+def _and(filter: str | None, clause: str) -> str:
+    return f"and({filter},{clause})" if filter else clause
+
+
+def _filter_value(field_path: str, value: str) -> str:
+    value = str(value)
+    if "," in value:
+        raise ValueError(
+            f"cannot look up {field_path}={value!r}: Twenty's filter syntax has no way to "
+            "express a comma inside an [in] list"
+        )
+    return value if _SAFE_FILTER_VALUE.fullmatch(value) else f'"{value}"'
+
+
+def _chunks_for_url(plural: str, field_path: str, values: Sequence[str]) -> Iterator[list[str]]:
+    """Split values into `[in]` lists whose encoded URL stays under MAX_URL_BYTES."""
+    fixed = len(quote(f"/rest/{plural}?filter={field_path}[in]:[]", safe="/?=")) + _URL_RESERVE
+    chunk: list[str] = []
+    size = fixed
+    for value in values:
+        formatted = _filter_value(field_path, value)
+        cost = len(quote(formatted, safe="")) + 3  # + an encoded comma
+        if chunk and size + cost > MAX_URL_BYTES:
+            yield chunk
+            chunk, size = [], fixed
+        chunk.append(formatted)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def _check_batch(records: Sequence[Mapping[str, Any]]) -> None:
+    if len(records) > MAX_BATCH:
+        raise ValueError(f"Twenty accepts at most {MAX_BATCH} records per batch, got {len(records)}")
+
+
+def _only_value(data: Mapping[str, Any]) -> Any:
+    """Record routes wrap results in one operation-named key (`createPeople`, `person`, ...)."""
+    (value,) = data.values()
+    return value
+
+
+def _unwrap_metadata(body: Any) -> Any:
+    # Observed: create answers are the bare object; the OpenAPI document wraps them in
+    # {"data": {"createOneField": {...}}}. Accept both.
+    if isinstance(body, dict) and set(body) == {"data"} and isinstance(body["data"], dict):
+        inner = body["data"]
+        if len(inner) == 1 and isinstance(next(iter(inner.values())), dict):
+            return next(iter(inner.values()))
+    return body
+
+
+def _error_messages(response: httpx.Response) -> list[str]:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return [text[:300]] if text else []
+    if not isinstance(body, dict):
+        return [str(body)[:300]]
+    top = body.get("messages") or body.get("message") or body.get("error") or []
+    messages = [top] if isinstance(top, str) else [str(m) for m in top]
+    # Metadata validation errors nest the useful text per entity:
+    # {"errors": {"fieldMetadata": [{"errors": [{"message": ...}]}], ...}}
+    errors = body.get("errors")
+    groups = errors.values() if isinstance(errors, dict) else ()
+    for entity in (e for group in groups if isinstance(group, list) for e in group):
+        for detail in entity.get("errors", []) if isinstance(entity, dict) else ():
+            message = detail.get("message") if isinstance(detail, dict) else None
+            if message and message not in messages:
+                messages.append(message)
+    return messages
