@@ -1,0 +1,46 @@
+"""Ledger schema: one row per run, one row per record write (the audit log)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+OPERATIONS = ("create", "update", "restore", "unchanged", "rejected")
+STATUSES = ("pending", "done")
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_key", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+)
+
+writes = sa.Table(
+    "writes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_key", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(500), nullable=False),
+    sa.Column("twenty_id", sa.String(36)),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload_hash", sa.String(64)),
+    sa.Column("before_image", sa.JSON(none_as_null=True)),
+    sa.Column("message", sa.Text),
+    sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(
+        f"operation IN ({', '.join(repr(o) for o in OPERATIONS)})", name="ck_writes_operation"
+    ),
+    sa.CheckConstraint(
+        f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="ck_writes_status"
+    ),
+    sa.Index("ix_writes_object_source_key", "object", "source_key"),
+    sa.Index("ix_writes_run_key_object", "run_key", "object"),
+)
