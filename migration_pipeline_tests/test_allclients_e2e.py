@@ -236,3 +236,25 @@ def test_the_blocking_stage_check_stops_a_broken_export_before_any_write(migrate
     assert not run.success
     assert not run.check("allclients/stage/person", "schema").passed
     assert not any(r.path.startswith("/rest/batch/people") for r in fake_twenty.requests)
+
+
+def test_second_person_can_be_kept_on_the_first_instead_of_split(migrate, fake_twenty, export) -> None:
+    _, planted = export
+    run = migrate(settings={"second_person": "keep_on_first"})
+    assert run.success
+    people = fake_twenty.records("people")
+    assert not any(p["allclientsId"].endswith("-other") for p in people)
+    kept = [p for p in people if p.get("secondPersonName")]
+    assert 0 < len(kept) <= planted.second_persons
+    assert "people_other" not in _accounting(run)
+
+
+def test_second_persons_are_split_into_their_own_people_by_default(migrate, fake_twenty, export) -> None:
+    run = migrate()
+    others = [p for p in fake_twenty.records("people") if p["allclientsId"].endswith("-other")]
+    assert len(others) == _accounting(run)["people_other"]["loaded"] > 0
+    primary = {p["allclientsId"]: p for p in fake_twenty.records("people")}
+    for other in others:
+        first = primary.get(other["allclientsId"].removesuffix("-other").replace("people_other", "people"))
+        if first is not None:
+            assert other["companyId"] == first["companyId"]

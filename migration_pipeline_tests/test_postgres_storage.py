@@ -17,7 +17,8 @@ def test_migration_runs_with_instance_and_ledger_on_postgres(fake_twenty, postgr
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
-        yaml.safe_dump({"storage": {"postgres": {"postgres_url": dagster_db}}, "telemetry": {"enabled": False}})
+        yaml.safe_dump({"storage": {"postgres": {"postgres_url": dagster_db.replace("postgresql://", "postgresql+psycopg2://")}},
+                        "telemetry": {"enabled": False}})
     )
     export = tmp_path / "export"
     generate_export(export, rows=60, seed=3)
