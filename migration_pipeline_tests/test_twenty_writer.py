@@ -613,3 +613,31 @@ def test_the_writer_reads_its_key_from_the_environment_and_loads(
 
     assert result.output_for_node("people_in_twenty") == {"created": 250, "requests": 3}
     assert [len(r.json) for r in fake_twenty.requests] == [100, 100, 50]
+
+
+def test_junction_records_killed_after_landing_are_found_by_identity_not_created_twice(
+    fake_twenty: Any, client: TwentyClient, tmp_path: Path
+) -> None:
+    """noteTargets carry no external key: a rerun finds the landed ones by noteId + targetPersonId."""
+    person = client.create_batch("people", [{"name": {"firstName": "Target"}}])[0]
+    notes = [note for start in (0, 200, 400) for note in client.create_batch(
+        "notes", [{"title": f"Note {n}"} for n in range(start, min(start + 200, 450))])]
+    targets = [
+        LoadRecord(f"notes:{n}->people:1", {"noteId": note["id"], "targetPersonId": person["id"]})
+        for n, note in enumerate(notes)
+    ]
+
+    def load_targets(ledger: Ledger) -> LoadOutcome:
+        return load_object(client, ledger, RUN, "noteTargets", targets, external_key_field=None,
+                           identity_fields=("noteId", "targetPersonId"))
+
+    url = str(tmp_path / "ledger.sqlite")
+    with CrashesAfterBatchLands(url, batch=2) as crashing, pytest.raises(KeyboardInterrupt):
+        load_targets(crashing)
+    assert len(fake_twenty.records("noteTargets")) == 400  # batch 2 landed, unrecorded
+
+    with Ledger(url) as ledger:
+        outcome = load_targets(ledger)
+    assert (outcome.unchanged, outcome.created) == (400, 50)
+    landed = Counter(t["noteId"] for t in fake_twenty.records("noteTargets"))
+    assert len(landed) == 450 and max(landed.values()) == 1

@@ -244,6 +244,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                 [LoadRecord(k, p) for k, p in batch.records],
                 external_key_field=None if is_junction else mapping.defaults.external_key_field,
                 natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                identity_fields=tuple(staged.relations) if is_junction else (),
                 batch_size=writer.batch_size,
                 log=context.log.info,
             )

@@ -67,6 +67,7 @@ def load_object(
     *,
     external_key_field: str | None,
     natural_keys: Sequence[str] = (),
+    identity_fields: Sequence[str] = (),
     batch_size: int = MAX_BATCH,
     log: Callable[[str], None] | None = None,
 ) -> LoadOutcome:
@@ -74,7 +75,9 @@ def load_object(
 
     `external_key_field` is the (ideally unique) custom field carrying the source key;
     `natural_keys` are unique Twenty fields (e.g. `emails.primaryEmail`) used to adopt a
-    record that already exists. 4xx answers reject only the offending records; 429/5xx
+    record that already exists. `identity_fields` (e.g. `noteId` + `targetPersonId`) identify
+    a record of an object that has no external key field (junctions), so an interrupted create
+    is found rather than repeated. 4xx answers reject only the offending records; 429/5xx
     and timeouts are retried, and if retries run out the error propagates (rerun resumes).
     """
     if not 1 <= batch_size <= MAX_BATCH:
@@ -88,6 +91,7 @@ def load_object(
         plural,
         external_key_field=external_key_field,
         natural_keys=tuple(natural_keys),
+        identity_fields=tuple(identity_fields),
         batch_size=batch_size,
         log=log or (lambda _message: None),
     )
@@ -117,6 +121,7 @@ class _ObjectLoad:
         *,
         external_key_field: str | None,
         natural_keys: tuple[str, ...],
+        identity_fields: tuple[str, ...] = (),
         batch_size: int,
         log: Callable[[str], None],
     ) -> None:
@@ -126,6 +131,7 @@ class _ObjectLoad:
         self.plural = plural
         self.external_key_field = external_key_field
         self.match_fields = [f for f in (external_key_field, *natural_keys) if f]
+        self.identity_fields = identity_fields
         self.batch_size = batch_size
         self.log = log
         self.outcome = LoadOutcome()
@@ -203,15 +209,18 @@ class _ObjectLoad:
         ]
         if not interrupted:
             return known, set()
-        if not self.external_key_field:
+        if not self.external_key_field and not self.identity_fields:
             self.log(
                 f"{self.plural}: {len(interrupted)} creates were interrupted earlier; without an "
                 "external key field only a unique natural key can stop them landing twice"
             )
             return known, set()
         self.looked_up.update(r.source_key for r in interrupted)
-        by_value = self._records_by_value(interrupted, self.external_key_field)
-        found = self._find(self.external_key_field, by_value)
+        if self.external_key_field:
+            by_value = self._records_by_value(interrupted, self.external_key_field)
+            found = self._find(self.external_key_field, by_value)
+        else:
+            by_value, found = self._find_by_identity(interrupted)
         landed = {by_value[value].source_key: twenty["id"] for value, twenty in found.items()}
         self.ledger.resolve_pending(self.plural, landed)
         self.log(
@@ -370,6 +379,22 @@ class _ObjectLoad:
             adopted.append(_Update(record, twenty["id"], twenty))
         self.log(f"{self.plural}: duplicate reported; adopted {len(adopted)} existing records")
         return adopted
+
+    def _find_by_identity(
+        self, records: Sequence[LoadRecord]
+    ) -> tuple[dict[str, LoadRecord], dict[str, dict[str, Any]]]:
+        """Find records by all `identity_fields` at once: bulk search on the first, then
+        compare the rest (e.g. noteTargets by noteId, then targetPersonId)."""
+        def identity(data: Mapping[str, Any]) -> str:
+            return "\x1f".join(str(_value_at(data, f)) for f in self.identity_fields)
+
+        by_identity = {identity(r.payload): r for r in records}
+        first = self._records_by_value(records, self.identity_fields[0])
+        found: dict[str, dict[str, Any]] = {}
+        for twenty in self.client.find_by_values(self.plural, self.identity_fields[0], list(first)):
+            if identity(twenty) in by_identity:
+                found.setdefault(identity(twenty), twenty)
+        return by_identity, found
 
     # -- shared ----------------------------------------------------------------------------
 
