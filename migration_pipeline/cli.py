@@ -20,6 +20,7 @@ from migration_pipeline.definitions import MAPPINGS_DIR, default_resources
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.lifecycle import lifecycle_commands
 from migration_pipeline.partitions import migration_run, new_run_key, validate_run_key
 from migration_pipeline.resources import PROJECT_ROOT, LedgerStore, MigrationSettings, SourceFiles
 
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--run-id", help="only this run")
     audit.add_argument("--out", type=Path, help="CSV file (default: stdout)")
     audit.set_defaults(handler=_audit)
+
+    for register in lifecycle_commands():
+        register(commands)
     return parser
 
 
@@ -153,7 +157,10 @@ def _print_progress(result: dg.ExecuteInProcessResult) -> None:
         print(f"  {'/'.join(materialization.asset_key.path):<40} " + "  ".join(f"{k}={v}" for k, v in counts.items()))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
-            print(f"  check {evaluation.check_name} on {'/'.join(evaluation.asset_key.path)} FAILED")
+            verdict = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "FAILED"
+            failures = evaluation.metadata.get("failures")
+            detail = f" ({failures.value} failing values; samples in the check metadata)" if failures else ""
+            print(f"  check {evaluation.check_name} on {'/'.join(evaluation.asset_key.path)}: {verdict}{detail}")
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:

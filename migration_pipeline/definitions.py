@@ -13,6 +13,7 @@ import dagster as dg
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.lifecycle import lifecycle_definitions
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
@@ -32,7 +33,8 @@ def default_resources(mappings: list[Mapping]) -> dict[str, object]:
 def build_definitions(mappings_dir: Path = MAPPINGS_DIR) -> dg.Definitions:
     mappings = load_mappings(mappings_dir)
     assets = [asset for mapping in mappings for asset in build_source_assets(mapping)]
-    return dg.Definitions(assets=assets, resources=default_resources(mappings))
+    core = dg.Definitions(assets=assets, resources=default_resources(mappings))
+    return dg.Definitions.merge(core, *lifecycle_definitions(mappings))
 
 
 defs = build_definitions()

@@ -25,13 +25,7 @@ from migration_pipeline.engine.mapping import (
     ValueSpec,
     enabled,
 )
-from migration_pipeline.engine.transforms import (
-    InvalidValue,
-    TransformContext,
-    get_transform,
-    option_value,
-    stable_hash,
-)
+from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform, stable_hash
 
 KEY = "source_key"
 ROW = "source_row"
@@ -536,4 +530,4 @@ def _blank(value: Any) -> bool:
     return _cell(value) is None
 
 
-__all__ = ["Stager", "StagedObject", "CustomFieldNeed", "option_value", "KEY", "ROW", "ROW_COUNT"]
+__all__ = ["Stager", "StagedObject", "CustomFieldNeed", "KEY", "ROW", "ROW_COUNT"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
-from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TWENTY_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
@@ -306,4 +306,4 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     return _report
 
 
-__all__ = ["build_source_assets", "staged_objects", "load_dependencies", "TARGET_FIELDS"]
+__all__ = ["build_source_assets", "staged_objects", "load_dependencies"]
