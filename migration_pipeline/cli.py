@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fallback-owner", default=os.environ.get("MIGRATION__FALLBACK_OWNER_EMAIL", ""),
                      help="workspace member email for records whose owner is not a member")
     run.add_argument("--output", type=Path, help="folder for reports (default: ./migration_output)")
+    run.add_argument("--skip-sample-gate", action="store_true",
+                     help="load a full run without an approved sample run")
     run.set_defaults(handler=_run)
 
     generate = commands.add_parser("generate", help="write a realistic synthetic export")
@@ -141,6 +143,7 @@ def _resources(mapping: Mapping, args: argparse.Namespace) -> dict[str, Any]:
         overrides_json=json.dumps(overrides),
         fallback_owner_email=args.fallback_owner,
         output_dir=str(args.output.resolve()) if args.output else "",
+        skip_sample_gate=args.skip_sample_gate,
     )
     resources["ledger"] = LedgerStore()
     return resources

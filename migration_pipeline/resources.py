@@ -52,6 +52,7 @@ class MigrationSettings(dg.ConfigurableResource):
     overrides_json: str = "{}"
     fallback_owner_email: str = ""
     output_dir: str = ""
+    skip_sample_gate: bool = False
 
     def overrides(self) -> dict[str, Any]:
         return json.loads(self.overrides_json or "{}")

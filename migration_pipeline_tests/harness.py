@@ -59,6 +59,7 @@ def run_migration(
     fallback_owner: str = ADMIN_EMAIL,
     layers: tuple[str, ...] = ("extract", "stage", "prepare", "load", "report"),
     requests_per_minute: int = 6000,
+    skip_sample_gate: bool = True,
 ) -> MigrationRun:
     mapping = load_mapping(MAPPINGS_DIR / f"{slug}__twenty.yaml")
     assets = build_source_assets(mapping)
@@ -84,6 +85,7 @@ def run_migration(
                 overrides_json=json.dumps(settings or {}),
                 fallback_owner_email=fallback_owner,
                 output_dir=str(output_dir),
+                skip_sample_gate=skip_sample_gate,
             ),
         },
     )

@@ -47,7 +47,7 @@ def test_with_credentials_it_migrates_and_exports_the_audit_log(export, tmp_path
     monkeypatch.setenv("TWENTY__API_URL", fake_twenty.base_url)
     monkeypatch.setenv("TWENTY__API_KEY", fake_twenty.api_key)
     code = main(["run", "--source", "allclients", "--input", str(export), "--output", str(tmp_path / "out"),
-                 "--run-id", "full-20261122T1300Z", "--fallback-owner", "admin@example.com"])
+                 "--run-id", "full-20261122T1300Z", "--fallback-owner", "admin@example.com", "--skip-sample-gate"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "allclients/load/person" in printed and "created=" in printed
@@ -58,6 +58,17 @@ def test_with_credentials_it_migrates_and_exports_the_audit_log(export, tmp_path
     audit = pd.read_csv(tmp_path / "audit.csv")
     assert set(audit["operation"]) >= {"create"}
     assert len(audit[audit["object"] == "people"]) == len(fake_twenty.records("people"))
+
+
+def test_a_full_run_without_an_approved_sample_is_refused_before_any_write(export, tmp_path, fake_twenty, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TWENTY__API_URL", fake_twenty.base_url)
+    monkeypatch.setenv("TWENTY__API_KEY", fake_twenty.api_key)
+    code = main(["run", "--source", "allclients", "--input", str(export), "--output", str(tmp_path / "out"),
+                 "--run-id", "full-20261122T1400Z"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "needs an approved sample run" in printed and "--skip-sample-gate" in printed
+    assert not [r for r in fake_twenty.requests if r.method == "POST"]
 
 
 def test_a_missing_export_file_is_a_clear_error_not_a_traceback(tmp_path, capsys) -> None:

@@ -22,6 +22,7 @@ from migration_pipeline.engine.payloads import build_payloads
 from migration_pipeline.engine.schema_needs import schema_spec
 from migration_pipeline.engine.staging import Stager, StagedObject
 from migration_pipeline.factories.checks import schema_check_result, validate
+from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
 from migration_pipeline.reports.run_report import LoadSummary, write_load_plan, write_run_report
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
@@ -175,18 +176,24 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         ins=ins,
         description="Custom fields, select options and objects the mapping needs, created in Twenty "
         "through the metadata API before any record moves (idempotent, read back to verify)",
-        required_resource_keys={"twenty"},
+        required_resource_keys={"twenty", "ledger", "migration_settings"},
         kinds={"twenty"},
         **_common(mapping),
     )
     def _prepare(context: AssetExecutionContext, **staged: StagedObject):
         writer: TwentyWriter = context.resources.twenty
-        spec = schema_spec(list(staged.values()))
-        with writer.client() as client:
-            report = ensure_schema(client, spec)
+        settings: MigrationSettings = context.resources.migration_settings
+        run_key = context.partition_key
+        with context.resources.ledger.open() as ledger:
+            gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
+            ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
+            with writer.client() as client:
+                report = ensure_schema(client, schema_spec(list(staged.values())))
+            ledger.record_schema_changes(run_key, report.to_dict())
         return dg.Output(
             report,
             metadata={
+                "sample_gate": gate,
                 "created_fields": len(report.created_fields),
                 "added_options": len(report.added_options),
                 "already_present": len(report.already_present),

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
-from migration_pipeline.ledger.tables import metadata, runs, writes
+from migration_pipeline.ledger.tables import approvals, metadata, runs, schema_changes, writes
 
 DEFAULT_URL = "sqlite:///migration_ledger.sqlite"
 
@@ -121,6 +121,38 @@ class Ledger:
         with self._connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_key == run_key)).first()
         return dict(row._mapping) if row else None
+
+    # -- schema changes and approvals -------------------------------------------------------
+
+    def record_schema_changes(self, run_key: str, report: Mapping[str, Any]) -> None:
+        """Keep what a run's schema pre-creation created (SchemaReport.to_dict())."""
+        with self._begin() as conn:
+            conn.execute(sa.insert(schema_changes).values(run_key=run_key, report=dict(report), recorded_at=_now()))
+
+    def schema_changes(self, run_key: str) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(schema_changes.c.report).where(schema_changes.c.run_key == run_key).order_by(schema_changes.c.id)
+            ).all()
+        return [row.report for row in rows]
+
+    def approve(self, run_key: str, approved_by: str, note: str = "") -> None:
+        """Record that a person approved a sample run (idempotent: the latest approval wins)."""
+        run = self.get_run(run_key)
+        if run is None:
+            raise KeyError(f"no run {run_key!r} in the ledger: run the sample first")
+        with self._begin() as conn:
+            conn.execute(sa.delete(approvals).where(approvals.c.run_key == run_key))
+            conn.execute(sa.insert(approvals).values(
+                run_key=run_key, source=run["source"], approved_by=approved_by, note=note, approved_at=_now()
+            ))
+
+    def approved_samples(self, source: str) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(approvals).where(approvals.c.source == source).order_by(approvals.c.approved_at)
+            ).all()
+        return [dict(row._mapping) for row in rows]
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -44,3 +44,24 @@ writes = sa.Table(
     sa.Index("ix_writes_object_source_key", "object", "source_key"),
     sa.Index("ix_writes_run_key_object", "run_key", "object"),
 )
+
+# What a run's schema pre-creation changed in Twenty (so a rollback can remove exactly that).
+schema_changes = sa.Table(
+    "schema_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_key", sa.String(255), nullable=False, index=True),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Sample runs a person approved, which gate full runs of the same source.
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("run_key", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("approved_by", sa.String(255), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+)
