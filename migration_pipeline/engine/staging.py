@@ -9,6 +9,7 @@ related records; the load step turns them into Twenty ids through the ledger, in
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -80,6 +81,9 @@ class Stager:
         self.extracts = extracts
         self.settings = settings
         self._results: dict[str, _EntryResult] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._tables: dict[tuple[str, str, str], dict[str, str | None]] = {}
+        self._indexes: dict[tuple[str, int, int], defaultdict[Any, set[int]]] = {}
 
     @cached_property
     def entries(self) -> dict[str, ObjectMapping]:
@@ -108,10 +112,8 @@ class Stager:
         )
 
     def staged_objects(self) -> list[str]:
-        """Twenty objects this mapping produces, in Twenty's import order."""
-        objects = {e.twenty_object for e in self.entries.values()}
-        objects |= {JUNCTIONS[e.twenty_object][0] for e in self.entries.values() if e.targets}
-        return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
+        """Twenty objects this run produces, in Twenty's import order."""
+        return import_order(self.entries.values())
 
     # --- one mapped object -------------------------------------------------------------------
 
@@ -121,19 +123,21 @@ class Stager:
             self._results[name] = self._stage_dedupe(entry) if entry.dedupe else self._stage_rows(entry)
         return self._results[name]
 
-    def _source(self, entry: ObjectMapping) -> pd.DataFrame:
-        return self.extracts[entry.from_]
+    def _source_rows(self, source_object: str) -> list[dict[str, Any]]:
+        if source_object not in self._rows:
+            self._rows[source_object] = self.extracts[source_object].to_dict("records")
+        return self._rows[source_object]
 
     def _row_label(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> str:
         key_column = self.mapping.source.objects[entry.from_].key
         return str(row.get(key_column) or "") if key_column else f"line {position + 2}"
 
     def _stage_rows(self, entry: ObjectMapping) -> _EntryResult:
-        source = self._source(entry)
-        result = _EntryResult([], [], [], [], {}, {}, len(source))
+        rows = self._source_rows(entry.from_)
+        result = _EntryResult([], [], [], [], {}, {}, len(rows))
         seen_keys: dict[str, int] = {}
         hash_occurrences: Counter[str] = Counter()
-        for position, row in enumerate(source.to_dict("records")):
+        for position, row in enumerate(rows):
             label = self._row_label(entry, position, row)
             base = {"object": entry.name, "source_object": entry.from_, ROW: label, ROW_COUNT: 1}
             if entry.when and entry.when.present and _blank(row.get(entry.when.present)):
@@ -194,15 +198,10 @@ class Stager:
     def _lookup_table(self, source_object: str, key: str, value: str) -> dict[str, str | None]:
         cache_key = (source_object, key, value)
         if cache_key not in self._tables:
-            frame = self.extracts[source_object]
             self._tables[cache_key] = {
-                str(k).strip(): _cell(v) for k, v in zip(frame[key], frame[value], strict=True)
+                str(row[key]).strip(): _cell(row[value]) for row in self._source_rows(source_object)
             }
         return self._tables[cache_key]
-
-    @cached_property
-    def _tables(self) -> dict[tuple[str, str, str], dict[str, str | None]]:
-        return {}
 
     def _fields(
         self, entry: ObjectMapping, row: dict[str, Any], key: str, issues: list[dict[str, Any]]
@@ -293,7 +292,7 @@ class Stager:
             ctx = TransformContext(settings=self.settings)
             fn = get_transform(match.transform)
             found: defaultdict[Any, set[int]] = defaultdict(set)
-            for position, row in enumerate(self._source(target).to_dict("records")):
+            for position, row in enumerate(self._source_rows(target.from_)):
                 # One target column per value; several target columns are alternatives
                 # (Email or OtherEmail), unless the match compares a tuple of columns.
                 groups = (
@@ -311,18 +310,13 @@ class Stager:
             self._indexes[cache_key] = found
         return self._indexes[cache_key]
 
-    @cached_property
-    def _indexes(self) -> dict[tuple[str, int, int], defaultdict[Any, set[int]]]:
-        return {}
-
     # --- entities found by deduplication -----------------------------------------------------
 
     def _stage_dedupe(self, entry: ObjectMapping) -> _EntryResult:
         dedupe = entry.dedupe
         assert dedupe is not None
-        source = self._source(entry)
-        rows = source.to_dict("records")
-        result = _EntryResult([], [], [], [], {}, {}, len(source))
+        rows = self._source_rows(entry.from_)
+        result = _EntryResult([], [], [], [], {}, {}, len(rows))
         clusters: dict[str, list[int]] = defaultdict(list)
         domains_by_position: dict[int, str | None] = {}
         unnamed: dict[int, str | None] = {}  # position -> why it has no usable name
@@ -454,7 +448,7 @@ class Stager:
             parent_column = JUNCTIONS[parent.twenty_object][1]
             relations[parent_column] = parent.name
             parent_result = self._entry(parent.name)
-            source = self._source(parent).to_dict("records")
+            source = self._source_rows(parent.from_)
             for position, key in parent_result.row_keys.items():
                 for kind, rel in parent.targets.items():
                     target_key, _ = (
@@ -497,6 +491,14 @@ class Stager:
             if need.spec.type in ("SELECT", "MULTI_SELECT"):
                 need.options = _options_seen(records, need.name, entries)
         return list(needs.values())
+
+
+def import_order(entries: Iterable[ObjectMapping]) -> list[str]:
+    """The Twenty objects these mapped objects produce (junctions included), parents first."""
+    entries = list(entries)
+    objects = {e.twenty_object for e in entries}
+    objects |= {JUNCTIONS[e.twenty_object][0] for e in entries if e.targets}
+    return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
 
 
 def _options_seen(records: list[dict[str, Any]], column: str, entries: list[ObjectMapping]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.payloads import build_payloads
 from migration_pipeline.engine.schema_needs import schema_spec
-from migration_pipeline.engine.staging import Stager, StagedObject
+from migration_pipeline.engine.staging import Stager, StagedObject, import_order
 from migration_pipeline.factories.checks import schema_check_result, validate
 from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
@@ -40,9 +40,7 @@ def files_resource_key(slug: str) -> str:
 
 def staged_objects(mapping: Mapping) -> list[str]:
     """Every Twenty object the mapping can produce (whatever the run's settings), import order."""
-    objects = {obj.twenty_object for obj in mapping.objects}
-    objects |= {JUNCTIONS[obj.twenty_object][0] for obj in mapping.objects if obj.targets}
-    return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
+    return import_order(mapping.objects)
 
 
 def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
