@@ -11,7 +11,7 @@ from migration_pipeline_tests.fakes.twenty import FakeTwenty, serve_fake_twenty
 
 FAKE_TWENTY_API_KEY = "test-key"
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-ENV_PREFIXES = ("TWENTY__", "MIGRATION__", "ALLCLIENTS__", "DAGSTER_HOME", "DAGSTER_PG_URL")
+ENV_PREFIXES = ("TWENTY__", "MIGRATION__", "ALLCLIENTS__", "ACTIONSTEP__", "DAGSTER_HOME", "DAGSTER_PG_URL")
 
 
 @pytest.fixture(autouse=True)

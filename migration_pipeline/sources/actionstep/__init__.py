@@ -1,0 +1,1 @@
+"""Actionstep (legal practice management) source: REST client, quirks and a dataset generator."""
