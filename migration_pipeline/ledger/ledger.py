@@ -19,7 +19,15 @@ from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
-from migration_pipeline.ledger.tables import approvals, metadata, runs, schema_changes, writes
+from migration_pipeline.ledger.tables import (
+    approvals,
+    metadata,
+    rollback_actions,
+    rollbacks,
+    runs,
+    schema_changes,
+    writes,
+)
 
 DEFAULT_URL = "sqlite:///migration_ledger.sqlite"
 
@@ -39,6 +47,7 @@ class WriteRow:
     payload_hash: str | None = None
     before_image: Mapping[str, Any] | None = None
     message: str | None = None
+    fields: Sequence[str] | None = None  # an update's payload keys: what a rollback restores
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,29 @@ class KnownWrite:
     pending: bool  # an intent was written but its outcome never recorded (a crash)
     pending_operation: str | None = None
     pending_before_image: dict[str, Any] | None = None  # kept so a rerun can't lose it
+
+
+class RollbackUnfinished(RuntimeError):
+    """A rollback stopped half-way; no run may start before it is finished."""
+
+
+@dataclass(frozen=True)
+class RollbackAction:
+    """What a rollback did about one write (or one schema item it dropped)."""
+
+    object: str
+    operation: str  # destroy, revert, redelete, drop_object, drop_field, drop_option
+    twenty_id: str | None
+    source_key: str | None = None
+    write_id: int | None = None  # the writes row undone; None for schema items
+    status: Literal["done", "failed"] = "done"
+    message: str | None = None
+
+
+AUDIT_COLUMNS = (
+    "run_key", "time", "object", "source_key", "twenty_id", "operation", "outcome", "message"
+)  # fmt: skip
+CHANGING: tuple[str, ...] = ("create", "update", "restore")
 
 
 class Ledger:
@@ -83,9 +115,19 @@ class Ledger:
     def start_run(
         self, run_key: str, source: str, kind: str, params: Mapping[str, Any] | None = None
     ) -> None:
-        """Open a run, or reopen it when a run with this key is retried."""
+        """Open a run, or reopen it when a run with this key is retried. Refused while a
+        rollback is unfinished: the id map would be half undone."""
         now = _now()
         with self._begin() as conn:
+            unfinished = conn.execute(
+                sa.select(rollbacks.c.run_key).where(rollbacks.c.finished_at.is_(None))
+            ).scalars().all()
+            if unfinished:
+                raise RollbackUnfinished(
+                    f"the rollback of {', '.join(sorted(set(unfinished)))} is unfinished, so the ledger "
+                    "cannot say which records exist: rerun it (migration-pipeline rollback --run-id "
+                    f"{sorted(unfinished)[0]}) before migrating again"
+                )
             exists = conn.execute(
                 sa.select(runs.c.run_key).where(runs.c.run_key == run_key)
             ).first()
@@ -121,6 +163,23 @@ class Ledger:
         with self._connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_key == run_key)).first()
         return dict(row._mapping) if row else None
+
+    def request_run(
+        self, run_key: str, source: str, kind: str, params: Mapping[str, Any]
+    ) -> None:
+        """Note a run a sensor requested with what reproduces it (e.g. the export folder of a
+        delta); `start_run` later marks it running and keeps these params."""
+        with self._begin() as conn:
+            row = conn.execute(sa.select(runs.c.params).where(runs.c.run_key == run_key)).first()
+            if row:
+                conn.execute(
+                    sa.update(runs).where(runs.c.run_key == run_key).values(params={**row.params, **params})
+                )
+            else:
+                conn.execute(sa.insert(runs).values(
+                    run_key=run_key, source=source, kind=kind, params=dict(params),
+                    started_at=_now(), status="requested",
+                ))
 
     # -- schema changes and approvals -------------------------------------------------------
 
@@ -243,6 +302,7 @@ class Ledger:
         success: dict[str, tuple[str, str | None]] = {}
         pending: dict[str, tuple[int, str]] = {}
         with self._connect() as conn:
+            rolled_back = self._rolled_back_through(conn)
             for chunk in _chunks(list(dict.fromkeys(source_keys)), self._in_chunk):
                 rows = conn.execute(
                     sa.select(
@@ -252,11 +312,14 @@ class Ledger:
                         writes.c.payload_hash,
                         writes.c.operation,
                         writes.c.status,
+                        writes.c.run_key,
                     )
                     .where(writes.c.object == object, writes.c.source_key.in_(chunk))
                     .order_by(writes.c.id)
                 )
-                for row_id, key, twenty_id, payload_hash, operation, status in rows:
+                for row_id, key, twenty_id, payload_hash, operation, status, run_key in rows:
+                    if row_id <= rolled_back.get(run_key, 0):
+                        continue  # undone by a rollback: as if it never happened
                     if status == "pending":
                         pending[key] = (row_id, operation)
                     elif operation in SUCCESSFUL and twenty_id:
@@ -309,7 +372,259 @@ class Ledger:
                 counts.setdefault(object, {})[op] = count
         return counts
 
+    # -- rollbacks and the audit log --------------------------------------------------------
+
+    def start_rollback(self, run_key: str, drop_schema: bool) -> int:
+        """Open a rollback of `run_key`, or resume its unfinished one, covering every write the
+        run has made so far: from now on `known` ignores them. Returns the rollback's id."""
+        with self._begin() as conn:
+            through = conn.execute(
+                sa.select(sa.func.max(writes.c.id)).where(writes.c.run_key == run_key)
+            ).scalar()
+            unfinished = conn.execute(
+                sa.select(rollbacks.c.id, rollbacks.c.drop_schema).where(
+                    rollbacks.c.run_key == run_key, rollbacks.c.finished_at.is_(None)
+                )
+            ).first()
+            if unfinished:
+                conn.execute(
+                    sa.update(rollbacks)
+                    .where(rollbacks.c.id == unfinished.id)
+                    .values(
+                        through_write_id=through,
+                        drop_schema=drop_schema or unfinished.drop_schema,
+                        status="running",
+                    )
+                )
+                return int(unfinished.id)
+            inserted = conn.execute(
+                sa.insert(rollbacks).values(
+                    run_key=run_key,
+                    through_write_id=through,
+                    drop_schema=drop_schema,
+                    started_at=_now(),
+                    status="running",
+                )
+            )
+            return int(inserted.inserted_primary_key[0])
+
+    def finish_rollback(self, rollback_id: int, complete: bool, message: str | None = None) -> None:
+        """Close a rollback; an incomplete one stays open and is resumed by the next attempt.
+        A complete one marks its run `rolled_back`."""
+        with self._begin() as conn:
+            conn.execute(
+                sa.update(rollbacks)
+                .where(rollbacks.c.id == rollback_id)
+                .values(
+                    status="done" if complete else "incomplete",
+                    finished_at=_now() if complete else None,
+                    message=message,
+                )
+            )
+            if complete:
+                run_key = sa.select(rollbacks.c.run_key).where(rollbacks.c.id == rollback_id)
+                conn.execute(
+                    sa.update(runs).where(runs.c.run_key == run_key.scalar_subquery()).values(status="rolled_back")
+                )
+
+    def mark_schema_dropped(self, rollback_id: int, through_id: int) -> None:
+        """The rollback removed what the run's schema_changes rows up to `through_id` created."""
+        with self._begin() as conn:
+            conn.execute(
+                sa.update(rollbacks)
+                .where(rollbacks.c.id == rollback_id)
+                .values(schema_dropped_at=_now(), schema_through_id=through_id)
+            )
+
+    def undropped_schema_changes(self, run_key: str | None = None) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+        """run key -> (id, SchemaReport.to_dict()) of the schema changes that created something
+        and that no rollback has removed yet, oldest first."""
+        query = sa.select(schema_changes.c.id, schema_changes.c.run_key, schema_changes.c.report).order_by(
+            schema_changes.c.id
+        )
+        if run_key is not None:
+            query = query.where(schema_changes.c.run_key == run_key)
+        dropped = sa.select(rollbacks.c.run_key, sa.func.max(rollbacks.c.schema_through_id)).group_by(
+            rollbacks.c.run_key
+        )
+        with self._connect() as conn:
+            through = {key: last or 0 for key, last in conn.execute(dropped)}
+            changes: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+            for row_id, key, report in conn.execute(query):
+                if row_id > through.get(key, 0) and _created_something(report):
+                    changes.setdefault(key, []).append((row_id, report))
+        return changes
+
+    def rollbacks(self, run_key: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(rollbacks).order_by(rollbacks.c.id)
+        if run_key is not None:
+            query = query.where(rollbacks.c.run_key == run_key)
+        with self._connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def record_rollback_actions(
+        self, rollback_id: int, run_key: str, actions: Sequence[RollbackAction]
+    ) -> None:
+        if not actions:
+            return
+        now = _now()
+        with self._begin() as conn:
+            conn.execute(
+                sa.insert(rollback_actions),
+                [
+                    {"rollback_id": rollback_id, "run_key": run_key, "acted_at": now, **vars(a)}
+                    for a in actions
+                ],
+            )
+
+    def undoable_writes(self, run_key: str) -> list[dict[str, Any]]:
+        """The run's writes that changed Twenty and are not undone yet, oldest first: creates,
+        updates and restores, including updates whose outcome was never recorded (a crash)."""
+        undone = sa.exists().where(
+            rollback_actions.c.write_id == writes.c.id, rollback_actions.c.status == "done"
+        )
+        query = (
+            sa.select(
+                writes.c.id,
+                writes.c.object,
+                writes.c.source_key,
+                writes.c.twenty_id,
+                writes.c.operation,
+                writes.c.before_image,
+                writes.c.fields,
+            )
+            .where(
+                writes.c.run_key == run_key,
+                writes.c.operation.in_(CHANGING),
+                writes.c.twenty_id.is_not(None),
+                ~undone,
+            )
+            .order_by(writes.c.id)
+        )
+        with self._connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def unsettled_creates(self, run_key: str) -> int:
+        """Creates of the run whose outcome was never recorded: they may or may not exist."""
+        query = sa.select(sa.func.count()).where(
+            writes.c.run_key == run_key, writes.c.status == "pending", writes.c.operation == "create"
+        )
+        with self._connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def later_writes(self, run_key: str) -> dict[str, int]:
+        """Other runs, not rolled back, that wrote after `run_key` to records it changed:
+        run key -> how many such records."""
+        mine, later = writes.alias("mine"), writes.alias("later")
+        query = (
+            sa.select(later.c.id, later.c.run_key, later.c.object, later.c.source_key)
+            .join(
+                mine,
+                sa.and_(
+                    later.c.object == mine.c.object,
+                    later.c.source_key == mine.c.source_key,
+                    later.c.id > mine.c.id,
+                ),
+            )
+            .where(
+                mine.c.run_key == run_key,
+                mine.c.operation.in_(CHANGING),
+                later.c.run_key != run_key,
+                sa.or_(later.c.operation.in_(SUCCESSFUL), later.c.status == "pending"),
+            )
+        )
+        records: dict[str, set[tuple[str, str]]] = {}
+        with self._connect() as conn:
+            rolled_back = self._rolled_back_through(conn)
+            for row_id, other_run, object, source_key in conn.execute(query):
+                if row_id > rolled_back.get(other_run, 0):
+                    records.setdefault(other_run, set()).add((object, source_key))
+        return {other_run: len(keys) for other_run, keys in records.items()}
+
+    def runs_to_roll_back(self, with_schema: bool = False) -> list[str]:
+        """Runs with writes no finished rollback covers, or an unfinished rollback (and, with
+        `with_schema`, schema changes not dropped yet), newest first."""
+        with self._connect() as conn:
+            last_write = dict(
+                conn.execute(sa.select(writes.c.run_key, sa.func.max(writes.c.id)).group_by(writes.c.run_key)).all()
+            )
+            done_through: dict[str, int] = {}
+            unfinished: set[str] = set()
+            for row in conn.execute(sa.select(rollbacks)):
+                if row.finished_at is None:
+                    unfinished.add(row.run_key)
+                else:
+                    done_through[row.run_key] = max(done_through.get(row.run_key, 0), row.through_write_id or 0)
+        candidates = {key for key, last in last_write.items() if last > done_through.get(key, 0)}
+        candidates |= unfinished
+        if with_schema:
+            candidates |= set(self.undropped_schema_changes())
+        return sorted(candidates, key=lambda key: (last_write.get(key, 0), key), reverse=True)
+
+    def audit(
+        self,
+        run_key: str | None = None,
+        object: str | None = None,
+        operations: Sequence[str] = (),
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every write and every rollback action, oldest first, as AUDIT_COLUMNS rows.
+        A write's outcome is done, pending (never confirmed) or rejected; an action's is done
+        or failed."""
+        write_outcome = sa.case(
+            (writes.c.status == "pending", "pending"),
+            (writes.c.operation == "rejected", "rejected"),
+            else_="done",
+        )
+        sources = (
+            (writes, writes.c.written_at, write_outcome, 0),
+            (rollback_actions, rollback_actions.c.acted_at, rollback_actions.c.status, 1),
+        )
+        selects = []
+        for table, time, outcome_column, order in sources:
+            query = sa.select(
+                table.c.run_key,
+                time.label("time"),
+                table.c.object,
+                table.c.source_key,
+                table.c.twenty_id,
+                table.c.operation,
+                outcome_column.label("outcome"),
+                table.c.message,
+                sa.literal(order).label("kind"),
+                table.c.id.label("row_id"),
+            )
+            if run_key is not None:
+                query = query.where(table.c.run_key == run_key)
+            if object is not None:
+                query = query.where(table.c.object == object)
+            if operations:
+                query = query.where(table.c.operation.in_(list(operations)))
+            if outcome is not None:
+                query = query.where(outcome_column == outcome)
+            if since is not None:
+                query = query.where(time >= since)
+            if until is not None:
+                query = query.where(time < until)
+            selects.append(query)
+        union = sa.union_all(*selects).subquery()
+        query = sa.select(*[union.c[name] for name in AUDIT_COLUMNS]).order_by(
+            union.c.time, union.c.kind, union.c.row_id
+        )
+        with self._connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
     # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _rolled_back_through(conn: sa.Connection) -> dict[str, int]:
+        """run key -> the last write id a (started) rollback of that run covers."""
+        query = sa.select(rollbacks.c.run_key, sa.func.max(rollbacks.c.through_write_id)).group_by(
+            rollbacks.c.run_key
+        )
+        return {run_key: through or 0 for run_key, through in conn.execute(query)}
 
     def _before_images(self, conn: sa.Connection, row_ids: list[int]) -> dict[int, Any]:
         images: dict[int, Any] = {}
@@ -325,6 +640,7 @@ class Ledger:
         with self._ready_lock:
             if not self._ready:
                 metadata.create_all(self._engine)
+                _add_missing_columns(self._engine)
                 self._ready = True
 
     def _begin(self) -> Any:
@@ -356,8 +672,37 @@ def _outcome_values(row: WriteRow, now: datetime) -> dict[str, Any]:
         "payload_hash": row.payload_hash,
         "before_image": dict(row.before_image) if row.before_image is not None else None,
         "message": row.message,
+        "fields": list(row.fields) if row.fields is not None else None,
         "written_at": now,
     }
+
+
+def _created_something(report: Mapping[str, Any]) -> bool:
+    """Whether a recorded SchemaReport.to_dict() created anything a rollback could drop."""
+    return any(report.get(group) for group in ("created_objects", "created_fields", "added_options"))
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """A ledger made by an older version lacks newer nullable columns: add them (additive only;
+    a concurrent process adding the same column first is fine)."""
+    inspector = sa.inspect(engine)
+    quote = engine.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            ddl = (
+                f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                f"{column.type.compile(engine.dialect)}"
+            )
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(ddl))
+            except sa.exc.DBAPIError:
+                inspector = sa.inspect(engine)
+                if column.name not in {c["name"] for c in inspector.get_columns(table.name)}:
+                    raise
 
 
 def _create_engine(url: str) -> sa.Engine:

@@ -33,6 +33,8 @@ writes = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("payload_hash", sa.String(64)),
     sa.Column("before_image", sa.JSON(none_as_null=True)),
+    # Top-level fields an update sent (its payload keys): what a rollback restores.
+    sa.Column("fields", sa.JSON(none_as_null=True)),
     sa.Column("message", sa.Text),
     sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint(
@@ -64,4 +66,39 @@ approvals = sa.Table(
     sa.Column("approved_by", sa.String(255), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Rollbacks: one row per attempt to undo one run. Writes of `run_key` up to `through_write_id`
+# are covered by it: the id map ignores them from the moment the rollback starts.
+rollbacks = sa.Table(
+    "rollbacks",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_key", sa.String(255), nullable=False, index=True),
+    sa.Column("through_write_id", sa.BigInteger),
+    sa.Column("drop_schema", sa.Boolean, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("schema_dropped_at", sa.DateTime(timezone=True)),
+    sa.Column("schema_through_id", sa.BigInteger),  # the last schema_changes row it dropped
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),  # running, done, incomplete
+    sa.Column("message", sa.Text),
+)
+
+# What a rollback did, one row per undone write (or dropped schema item): the audit of undo.
+ROLLBACK_OPERATIONS = ("destroy", "revert", "redelete", "drop_object", "drop_field", "drop_option")
+rollback_actions = sa.Table(
+    "rollback_actions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("rollback_id", sa.BigInteger, nullable=False),
+    sa.Column("write_id", sa.BigInteger, index=True),  # the writes row undone; NULL for schema items
+    sa.Column("run_key", sa.String(255), nullable=False, index=True),
+    sa.Column("object", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(500)),
+    sa.Column("twenty_id", sa.String(36)),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # done, failed
+    sa.Column("message", sa.Text),
+    sa.Column("acted_at", sa.DateTime(timezone=True), nullable=False),
 )

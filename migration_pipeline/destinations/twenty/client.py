@@ -197,6 +197,45 @@ class TwentyClient:
             restored.extend(_only_value(body["data"]))
         return restored
 
+    def destroy_many(self, plural: str, ids: Iterable[str], *, deleted: bool = False) -> list[str]:
+        """Permanently delete records by id, in bulk (`DELETE /rest/{plural}?filter=...` without
+        `soft_delete`); returns the ids Twenty destroyed. Twenty's filter skips soft-deleted
+        rows unless it names deletedAt: pass `deleted=True` to destroy those."""
+        destroyed: list[str] = []
+        for chunk in self._id_filters(plural, ids, deleted=deleted):
+            body = self._request("DELETE", f"/rest/{plural}", params={"filter": chunk})
+            destroyed.extend(r["id"] for r in _only_value(body["data"]))
+        return destroyed
+
+    def soft_delete_many(self, plural: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Soft-delete active records by id, in bulk; returns them as deleted."""
+        deleted: list[dict[str, Any]] = []
+        for chunk in self._id_filters(plural, ids):
+            body = self._request(
+                "DELETE", f"/rest/{plural}", params={"filter": chunk, "soft_delete": "true"}
+            )
+            deleted.extend(_only_value(body["data"]))
+        return deleted
+
+    def set_deleted_at(self, plural: str, ids: Iterable[str], deleted_at: str) -> list[dict[str, Any]]:
+        """Give soft-deleted records this `deletedAt` (update-many on the deleted rows), so a
+        record deleted again carries its original deletion time."""
+        updated: list[dict[str, Any]] = []
+        for chunk in self._id_filters(plural, ids, deleted=True):
+            body = self._request(
+                "PATCH", f"/rest/{plural}", params={"filter": chunk}, json={"deletedAt": deleted_at}
+            )
+            updated.extend(_only_value(body["data"]))
+        return updated
+
+    @staticmethod
+    def _id_filters(plural: str, ids: Iterable[str], *, deleted: bool = False) -> Iterator[str]:
+        """`id[in]:[...]` filters of at most MAX_BATCH ids and a safe URL length."""
+        for url_chunk in _chunks_for_url(plural, "id", list(dict.fromkeys(ids))):
+            for start in range(0, len(url_chunk), MAX_BATCH):
+                in_ids = f"id[in]:[{','.join(url_chunk[start : start + MAX_BATCH])}]"
+                yield _and(in_ids, _DELETED) if deleted else in_ids
+
     def workspace_members(self) -> list[dict[str, Any]]:
         return list(self.list_records("workspaceMembers"))
 

@@ -302,7 +302,8 @@ class _ObjectLoad:
 
     def _row(self, update: _Update) -> WriteRow:
         key = update.record.source_key
-        return WriteRow(key, update.operation, update.twenty_id, self.hashes[key], update.before_image)
+        return WriteRow(key, update.operation, update.twenty_id, self.hashes[key], update.before_image,
+                        fields=tuple(update.record.payload))
 
     # -- creates ---------------------------------------------------------------------------
 
