@@ -2,7 +2,7 @@
 
     migration-pipeline run --source allclients --input DIR [--run-id ID] [--dry-run]
     migration-pipeline generate --source allclients --out DIR [--rows N] [--seed S]
-    migration-pipeline audit [--run-id ID] [--out FILE]
+    migration-pipeline audit [--run-id ID] [--object O] [--operation A,B] [--outcome X] [--since T] [--until T] [--out FILE]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
 from migration_pipeline.lifecycle import lifecycle_commands
-from migration_pipeline.partitions import migration_run, new_run_key, validate_run_key
+from migration_pipeline.factories.verification import build_verification, field_diff_key
+from migration_pipeline.partitions import migration_run, new_run_key, run_kind, validate_run_key
 from migration_pipeline.resources import PROJECT_ROOT, LedgerStore, MigrationSettings, SourceFiles
 
 
@@ -59,8 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.set_defaults(handler=_generate)
 
-    audit = commands.add_parser("audit", help="export the audit log (every write) as CSV")
+    audit = commands.add_parser("audit", help="export the audit log (every write and every undo) as CSV")
     audit.add_argument("--run-id", help="only this run")
+    audit.add_argument("--object", help="only this Twenty object (plural), e.g. people")
+    audit.add_argument("--operation", help="only these operations, comma-separated: create, update, restore, "
+                       "unchanged, rejected; destroy, revert, redelete, drop_field, ... (rollback)")
+    audit.add_argument("--outcome", choices=["done", "pending", "rejected", "failed"], help="only this outcome")
+    audit.add_argument("--since", help="from this UTC time on, e.g. 2026-11-22 or 2026-11-22T10:00")
+    audit.add_argument("--until", help="before this UTC time")
     audit.add_argument("--out", type=Path, help="CSV file (default: stdout)")
     audit.set_defaults(handler=_audit)
 
@@ -83,6 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     assets = build_source_assets(mapping)
     layers = {"extract", "stage", "plan"} if dry_run else {"extract", "stage", "prepare", "load", "report"}
     selection = [a.key for a in assets if a.key.path[1] in layers]
+    if run_kind(run_key) == "sample" and not dry_run:  # read the sample back: field-level diff
+        assets += build_verification(mapping)
+        selection.append(field_diff_key(mapping.slug))
     resources = _resources(mapping, args)
     if dry_run:
         resources["twenty"] = TwentyWriter(api_url="http://dry-run.invalid", api_key="unused")
@@ -112,6 +122,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Load plan (Twenty-import-ready CSV per object, in load order): {output / 'load_plan'}")
     else:
         print(f"\nDone. Report (dispositions, unresolved owners, audit log): {output / 'report'}")
+        if run_kind(run_key) == "sample":
+            print(f"Field-level diff: {output / 'verify' / 'field_diff.html'}; once checked, approve it: "
+                  f"migration-pipeline approve --run-id {run_key}")
     return 0
 
 
@@ -186,13 +199,29 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
     import pandas as pd
 
+    from migration_pipeline.ledger.ledger import AUDIT_COLUMNS
+
+    def utc_time(flag: str, text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{flag} {text!r} is not a time: write e.g. 2026-11-22 or 2026-11-22T10:00 (UTC)") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+    operations = [op.strip() for op in (args.operation or "").split(",") if op.strip()]
     with LedgerStore().open() as ledger:
-        frame = pd.DataFrame(ledger.writes(run_key=args.run_id))
+        rows = ledger.audit(run_key=args.run_id, object=args.object, operations=operations, outcome=args.outcome,
+                            since=utc_time("--since", args.since), until=utc_time("--until", args.until))
+    frame = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
     if args.out:
         frame.to_csv(args.out, index=False)
-        print(f"wrote {len(frame)} writes to {args.out}")
+        print(f"wrote {len(frame)} audit rows to {args.out}")
     else:
         frame.to_csv(sys.stdout, index=False)
     return 0

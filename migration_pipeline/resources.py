@@ -53,6 +53,7 @@ class MigrationSettings(dg.ConfigurableResource):
     fallback_owner_email: str = ""
     output_dir: str = ""
     skip_sample_gate: bool = False
+    sample_size: int = 300  # source rows in a sample run's slice (lookup tables are kept whole)
 
     def overrides(self) -> dict[str, Any]:
         return json.loads(self.overrides_json or "{}")

@@ -15,6 +15,7 @@ from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.lifecycle import lifecycle_definitions
 from migration_pipeline.partitions import migration_run
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
 
@@ -55,14 +56,18 @@ def run_migration(
     output_dir: Path,
     run_key: str = "full-20261122T1000Z",
     slug: str = "allclients",
+    mappings_dir: Path = MAPPINGS_DIR,
     settings: dict[str, Any] | None = None,
     fallback_owner: str = ADMIN_EMAIL,
     layers: tuple[str, ...] = ("extract", "stage", "prepare", "load", "report"),
     requests_per_minute: int = 6000,
     skip_sample_gate: bool = True,
+    resources: dict[str, Any] | None = None,
 ) -> MigrationRun:
-    mapping = load_mapping(MAPPINGS_DIR / f"{slug}__twenty.yaml")
+    """`resources` are added to (or replace) the ones built here, e.g. a REST source's client."""
+    mapping = load_mapping(mappings_dir / f"{slug}__twenty.yaml")
     assets = build_source_assets(mapping)
+    assets += [a for defs in lifecycle_definitions([mapping]) for a in defs.assets or ()]  # e.g. verify/...
     instance.add_dynamic_partitions(migration_run.name, [run_key])
     result = dg.materialize(
         assets,
@@ -87,6 +92,7 @@ def run_migration(
                 output_dir=str(output_dir),
                 skip_sample_gate=skip_sample_gate,
             ),
+            **(resources or {}),
         },
     )
     return MigrationRun(result, output_dir / run_key)

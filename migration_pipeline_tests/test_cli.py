@@ -82,7 +82,7 @@ def test_a_missing_export_file_is_a_clear_error_not_a_traceback(tmp_path, capsys
 
 def test_an_unknown_source_names_the_known_ones(capsys) -> None:
     assert main(["run", "--source", "nosuchcrm"]) == 2
-    assert "mappings exist for: allclients" in capsys.readouterr().err
+    assert "mappings exist for: actionstep, allclients" in capsys.readouterr().err
 
 
 def test_dagster_loads_the_definitions_with_an_empty_environment(tmp_path) -> None:

@@ -18,9 +18,28 @@ CommandRegistrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser
 
 def lifecycle_definitions(mappings: list[Mapping]) -> list[dg.Definitions]:
     """Definitions each lifecycle module builds for the given mappings."""
-    return []
+    # Imported here: the factories import lifecycle modules, so a top-level import would cycle.
+    from migration_pipeline.factories.reconciliation import build_reconciliation
+    from migration_pipeline.factories.sensors import build_delta_sensor
+    from migration_pipeline.factories.verification import build_verification_definitions
+    from migration_pipeline.lifecycle.approval import approval_definitions
+    from migration_pipeline.lifecycle.rollback_job import rollback_definitions
+
+    definitions: list[dg.Definitions] = []
+    definitions.append(dg.Definitions(sensors=[build_delta_sensor(m) for m in mappings]))
+    definitions += [build_reconciliation(m) for m in mappings]
+    definitions += [build_verification_definitions(m) for m in mappings]
+    definitions.append(approval_definitions())
+    definitions.append(rollback_definitions())
+    return definitions
 
 
 def lifecycle_commands() -> list[CommandRegistrar]:
     """`register(subparsers)` functions adding each lifecycle module's CLI subcommand."""
-    return []
+    from migration_pipeline.lifecycle.approval import register_approve_command
+    from migration_pipeline.lifecycle.rollback_job import register as register_rollback_command
+
+    commands: list[CommandRegistrar] = []
+    commands.append(register_approve_command)
+    commands.append(register_rollback_command)
+    return commands
