@@ -13,8 +13,10 @@ import dagster as dg
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.factories.extract_rest import rest_resource_key
 from migration_pipeline.lifecycle import lifecycle_definitions
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
+from migration_pipeline.sources.registry import rest_source_resource
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 
@@ -26,7 +28,10 @@ def default_resources(mappings: list[Mapping]) -> dict[str, object]:
         "migration_settings": MigrationSettings(),
     }
     for mapping in mappings:
-        resources[files_resource_key(mapping.slug)] = SourceFiles(slug=mapping.slug)
+        if mapping.source.kind == "rest":  # an API client, credentials from <SLUG>__* variables at launch
+            resources[rest_resource_key(mapping)] = rest_source_resource(mapping.slug)
+        else:
+            resources[files_resource_key(mapping.slug)] = SourceFiles(slug=mapping.slug)
     return resources
 
 

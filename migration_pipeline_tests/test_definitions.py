@@ -29,11 +29,27 @@ def test_allclients_assets_have_extract_stage_and_load_layers() -> None:
     assert {"allclients/prepare/twenty_schema", "allclients/plan/load_plan", "allclients/report/migration"} <= keys
 
 
-def test_every_asset_is_in_the_group_and_shares_the_migration_run_partitions() -> None:
+def test_actionstep_assets_have_extract_stage_and_load_layers() -> None:
+    defs, graph = _graph()
+    keys = {"/".join(k.path) for k in graph.get_all_asset_keys()}
+    extracts = {"actions", "participants", "action_participants", "participant_types", "matter_values"}
+    assert {f"actionstep/extract/{name}" for name in extracts} <= keys
+    for obj in ("company", "person", "opportunity"):
+        assert {f"actionstep/stage/{obj}", f"actionstep/load/{obj}"} <= keys
+    assert {"actionstep/prepare/twenty_schema", "actionstep/plan/load_plan", "actionstep/report/migration"} <= keys
+    parents = graph.get(dg.AssetKey(["actionstep", "load", "opportunity"])).parent_keys
+    assert {k.path[2] for k in parents if k.path[1] == "load"} == {"company", "person"}
+    extract = next(a for a in defs.assets if dg.AssetKey(["actionstep", "extract", "actions"]) in a.keys)
+    assert "actionstep_source" in extract.required_resource_keys
+    assert {"actionstep_source", "allclients_files"} <= set(defs.resources)
+    assert "actionstep_files" not in defs.resources
+
+
+def test_every_asset_is_in_its_source_group_and_shares_the_migration_run_partitions() -> None:
     _, graph = _graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.group_name == "allclients"
+        assert node.group_name == key.path[0]
         assert node.partitions_def is not None and node.partitions_def.name == "migration_run"
 
 
@@ -49,7 +65,8 @@ def test_checks_come_from_schemas_and_block_only_on_stage() -> None:
         for spec in asset.check_specs
         if spec.blocking
     }
-    assert blocking == {f"allclients/stage/{o}" for o in ("company", "person", "note", "noteTarget")}
+    assert blocking == {f"allclients/stage/{o}" for o in ("company", "person", "note", "noteTarget")} | {
+        f"actionstep/stage/{o}" for o in ("company", "person", "opportunity")}
 
 
 def test_load_order_follows_declared_relations() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
@@ -103,3 +105,100 @@ def test_note_body_strips_allclients_prefixes() -> None:
 def test_unknown_transform_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known:.*company_name_key"):
         get_transform("nope")
+
+
+# --- transforms added for API sources (Actionstep) ---------------------------------------------
+
+STAGE_MAP = {"map": {"Active": "PROPOSAL", "Inactive": "SCREENING", "Closed": "CUSTOMER"}}
+
+
+def test_value_map_replaces_declared_values_exactly_then_ignoring_case() -> None:
+    ctx = TransformContext(args=STAGE_MAP)
+    assert run("value_map", "Closed", ctx=ctx) == "CUSTOMER"
+    assert run("value_map", " inactive ", ctx=ctx) == "SCREENING"
+    assert run("value_map", None, ctx=ctx) is None
+
+
+def test_value_map_sends_unknown_values_to_the_default_or_refuses_them() -> None:
+    assert run("value_map", "Template", ctx=TransformContext(args={**STAGE_MAP, "default": "NEW"})) == "NEW"
+    with pytest.raises(InvalidValue, match="'Template' is not in the value map.*Active, Inactive, Closed"):
+        run("value_map", "Template", ctx=TransformContext(args=STAGE_MAP))
+    with pytest.raises(InvalidValue, match="needs `args: {map:"):
+        run("value_map", "Active", ctx=TransformContext())
+
+
+def test_currency_is_exact_micros_with_the_currency_setting() -> None:
+    ctx = TransformContext(settings={"currency": "AUD"})
+    assert run("currency", "15166.17", ctx=ctx) == {"amountMicros": 15166170000, "currencyCode": "AUD"}
+    assert run("currency", "$1,200", ctx=ctx) == {"amountMicros": 1200000000, "currencyCode": "AUD"}
+    assert run("currency", "0.1", ctx=TransformContext(settings={"currency": "AUD"}, args={"currency": "NZD"})) == {
+        "amountMicros": 100000, "currencyCode": "NZD"}  # exact: no binary floating point
+    assert run("currency", None, ctx=ctx) is None
+
+
+def test_currency_parts_for_dotted_columns_come_from_the_same_checks() -> None:
+    ctx = TransformContext(settings={"currency": "AUD"}, args={"part": "amountMicros"})
+    assert run("currency", "12.5", ctx=ctx) == 12_500_000
+    assert run("currency", "12.5", ctx=TransformContext(settings={"currency": "AUD"}, args={"part": "currencyCode"})) == "AUD"
+    with pytest.raises(InvalidValue, match="not an amount"):  # an invalid amount blanks the code too
+        run("currency", "lots", ctx=TransformContext(settings={"currency": "AUD"}, args={"part": "currencyCode"}))
+    with pytest.raises(InvalidValue, match="`part` must be"):
+        run("currency", "1", ctx=TransformContext(settings={"currency": "AUD"}, args={"part": "amount"}))
+
+
+@pytest.mark.parametrize(("settings", "value", "problem"), [
+    ({"currency": "AUD"}, "lots", "'lots' is not an amount"),
+    ({"currency": "AUD"}, "NaN", "'NaN' is not an amount"),
+    ({}, "12.50", "set the `currency` setting"),
+    ({"currency": "dollars"}, "12.50", "set the `currency` setting"),
+])
+def test_currency_refuses_non_amounts_and_a_missing_currency(settings: dict, value: str, problem: str) -> None:
+    with pytest.raises(InvalidValue, match=re.escape(problem)):
+        run("currency", value, ctx=TransformContext(settings=settings))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2022-05-03T00:09:00+12:00", "2022-05-02T12:09:00.000Z"),
+    ("2022-05-03 00:09:00+12:00", "2022-05-02T12:09:00.000Z"),
+    ("2022-05-02T12:09:00.651Z", "2022-05-02T12:09:00.651Z"),
+    ("2019-08-15", "2019-08-14T14:00:00.000Z"),  # a bare date: midnight in the account's zone (UTC+10)
+    ("2019-08-15T09:30:00", "2019-08-14T23:30:00.000Z"),  # no offset: the account's zone
+])
+def test_iso_datetime_normalises_offsets_and_reads_bare_values_in_the_account_zone(value: str, expected: str) -> None:
+    assert run("iso_datetime", value, ctx=TransformContext(settings={"timezone": "Australia/Brisbane"})) == expected
+
+
+def test_iso_datetime_without_a_zone_setting_is_utc_and_refuses_other_formats() -> None:
+    assert run("iso_datetime", "2019-08-15", ctx=TransformContext()) == "2019-08-15T00:00:00.000Z"
+    with pytest.raises(InvalidValue, match="not an ISO-8601 date-time"):
+        run("iso_datetime", "15/08/2019")
+
+
+def test_phone_parts_join_country_area_and_number_groups() -> None:
+    ctx = TransformContext(settings={"phone_region": "AU"})
+    got = run("phone_parts", "61", "2", "9876 5432", None, None, None, "64", "9", "3021 4567", None, "3", "9555 0123",
+              ctx=ctx)
+    assert got == {
+        "primaryPhoneNumber": "298765432", "primaryPhoneCountryCode": "AU", "primaryPhoneCallingCode": "+61",
+        "additionalPhones": [{"number": "930214567", "countryCode": "NZ", "callingCode": "+64"},
+                             {"number": "395550123", "countryCode": "AU", "callingCode": "+61"}],  # region AU
+    }
+    assert run("phone_parts", None, None, None, "61", "2", None, ctx=ctx) is None  # no number, no phone
+
+
+def test_phone_parts_needs_whole_groups_and_real_numbers() -> None:
+    with pytest.raises(InvalidValue, match="groups"):
+        run("phone_parts", "61", "2")
+    with pytest.raises(InvalidValue, match="not a phone number"):
+        run("phone_parts", "61", "2", "12")
+
+
+def test_first_item_of_a_comma_separated_list() -> None:
+    assert run("first_item", "75165,75170") == "75165"
+    assert run("first_item", " ,42") == "42"
+    assert run("first_item", None) is None
+
+
+def test_actionstep_flags_read_as_booleans() -> None:
+    # The connector turns "T"/"F" into "true"/"false"; `boolean` reads both spellings.
+    assert [run("boolean", v) for v in ("T", "F", "true", "false")] == [True, False, True, False]

@@ -28,11 +28,19 @@ def as_columns(columns: Columns) -> tuple[str, ...]:
 
 
 class Through(_Strict):
-    """Replace the value by a column of another source object (a lookup table such as users)."""
+    """Replace the value by a column of another source object (a lookup table such as users).
+
+    `where` keeps only the rows whose columns have these values (e.g. one field of a table of
+    field values). When several rows carry the key, `many` says which value is used: the
+    `last` row's (default), the `first` row's, the `most_common` value (ties: the first seen),
+    or `all` distinct values in row order (for a MULTI_SELECT).
+    """
 
     object: str
     key: str
     value: str
+    where: dict[str, str] = Field(default_factory=dict)
+    many: Literal["last", "first", "most_common", "all"] = "last"
     first_row_for: list[str] = Field(default_factory=list)  # values meaning "the table's first row"
 
 
@@ -49,6 +57,14 @@ class ValueSpec(_Strict):
         return as_columns(self.from_)
 
 
+class OptionsFrom(_Strict):
+    """Every value of a column of a source object (e.g. the source's list of roles) becomes a
+    select option, whether or not a record uses it; the value is the option's label."""
+
+    object: str
+    column: str
+
+
 class CustomField(_Strict):
     """A custom field this mapping needs in Twenty, created through the metadata API."""
 
@@ -56,12 +72,47 @@ class CustomField(_Strict):
     label: str
     description: str = ""
     unique: bool = False
+    options_from: OptionsFrom | None = None
+
+    @model_validator(mode="after")
+    def _options_for_selects(self) -> CustomField:
+        if self.options_from is not None and self.type not in ("SELECT", "MULTI_SELECT"):
+            raise ValueError("`options_from` is for SELECT and MULTI_SELECT fields")
+        return self
 
 
 class Condition(_Strict):
+    """A test on a source row, or on the settings; exactly one of:
+
+    - `present: Col`: the row has a value in Col;
+    - `column: Col` with `equals: v` or `one_of: [v, ...]`: the row's value of Col (as text) is
+      v / one of them;
+    - `setting: name` with `equals: v`: the source setting has the value v;
+    - `all_of: [condition, ...]`: every condition holds.
+    """
+
     present: str | None = None
+    column: str | None = None
     setting: str | None = None
     equals: Any = None
+    one_of: list[str] | None = None
+    all_of: list[Condition] | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        tests = [t for t in (self.present, self.column, self.setting, self.all_of) if t is not None]
+        if len(tests) != 1:
+            raise ValueError("a condition needs exactly one of `present:`, `column:`, `setting:` or `all_of:`")
+        if self.column is not None and (self.one_of is None) == (self.equals is None):
+            raise ValueError(f"condition on column {self.column!r} needs exactly one of `equals:` or `one_of:`")
+        if self.one_of is not None and self.column is None:
+            raise ValueError("`one_of:` tests a `column:`")
+        return self
+
+    def columns(self) -> list[str]:
+        """Source columns the condition reads."""
+        own = [c for c in (self.present, self.column) if c is not None]
+        return own + [c for cond in self.all_of or () for c in cond.columns()]
 
 
 class FieldMapping(ValueSpec):
@@ -69,6 +120,10 @@ class FieldMapping(ValueSpec):
     on_invalid: Literal["quarantine", "blank"] | None = None
     pick: Literal["most_common", "first"] = "most_common"
     enabled_if: Condition | None = None
+    when: Condition | None = None  # a row condition: elsewhere the field is left blank
+    # A value Twenty keeps unique (a company domain) already used by an earlier record: hold
+    # the record as a probable duplicate (default), or keep it with this field blank.
+    on_duplicate: Literal["quarantine", "blank"] = "quarantine"
 
 
 class Match(_Strict):
@@ -176,7 +231,22 @@ class ObjectMapping(_Strict):
 
 
 class SourceObject(_Strict):
+    """A file of an export (`kind: files`)."""
+
     file: str
+    key: str | None = None
+    description: str = ""
+
+
+class RestObject(_Strict):
+    """A resource of a REST API (`kind: rest`), read page by page by the source's client
+    resource. `path` is the resource exactly as the API spells it (APIs such as Actionstep's
+    are case-sensitive). `include` side-loads related records: link name -> the resource type
+    they come back as; each related record's fields are joined onto the row as
+    `<link>.<field>` columns (a link holding several ids: their values comma-joined)."""
+
+    path: str
+    include: dict[str, str] = Field(default_factory=dict)
     key: str | None = None
     description: str = ""
 
@@ -184,9 +254,21 @@ class SourceObject(_Strict):
 class SourceSpec(_Strict):
     slug: str
     label: str
-    kind: Literal["files"]
-    objects: dict[str, SourceObject]
+    kind: Literal["files", "rest"]
+    # rest: the Dagster resource key of the source's client (default `<slug>_source`).
+    resource: str | None = None
+    objects: dict[str, SourceObject | RestObject]
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _objects_fit_kind(self) -> SourceSpec:
+        wanted, spelled = (SourceObject, "`file:`") if self.kind == "files" else (RestObject, "`path:`")
+        wrong = [name for name, obj in self.objects.items() if not isinstance(obj, wanted)]
+        if wrong:
+            raise ValueError(f"a {self.kind} source's objects need {spelled}: {', '.join(wrong)}")
+        if self.resource is not None and self.kind != "rest":
+            raise ValueError("`resource:` names the client of a rest source")
+        return self
 
 
 class Defaults(_Strict):
@@ -213,6 +295,12 @@ class Mapping(_Strict):
             for field, rel in {**obj.relations, **obj.targets}.items():
                 if rel.object not in names:
                     raise ValueError(f"{obj.name}.{field} relates to unknown object {rel.object!r}")
+            for field, spec in obj.fields.items():
+                looked_up = [spec.through.object] if spec.through else []
+                looked_up += [spec.custom.options_from.object] if spec.custom and spec.custom.options_from else []
+                for source_object in looked_up:
+                    if source_object not in self.source.objects:
+                        raise ValueError(f"{obj.name}.{field} reads unknown source object {source_object!r}")
         return self
 
     @property
@@ -231,6 +319,25 @@ class Mapping(_Strict):
 
 def enabled(cond: Condition | None, settings: dict[str, Any]) -> bool:
     return cond is None or settings.get(cond.setting or "") == cond.equals
+
+
+def unmet(cond: Condition | None, row: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    """Why a source row fails a row condition (a reason an operator can read), or None if it holds."""
+    if cond is None:
+        return None
+    if cond.all_of is not None:
+        return next((why for c in cond.all_of if (why := unmet(c, row, settings)) is not None), None)
+    if cond.setting is not None:
+        return None if enabled(cond, settings) else f"setting {cond.setting} is not {cond.equals!r}"
+    column = cond.present if cond.present is not None else cond.column
+    raw = row.get(column or "")
+    value = None if raw is None or (isinstance(raw, float) and raw != raw) else str(raw).strip() or None
+    if cond.present is not None:
+        return None if value is not None else f"no value in {cond.present}"
+    if cond.one_of is not None:
+        return None if value in cond.one_of else f"{column} is {value!r}, not one of {', '.join(cond.one_of)}"
+    wanted = str(cond.equals).lower() if isinstance(cond.equals, bool) else str(cond.equals)  # YAML true -> "true"
+    return None if value == wanted else f"{column} is {value!r}, not {wanted!r}"
 
 
 def load_mapping(path: Path) -> Mapping:

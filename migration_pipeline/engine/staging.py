@@ -25,8 +25,15 @@ from migration_pipeline.engine.mapping import (
     Relation,
     ValueSpec,
     enabled,
+    unmet,
 )
-from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform, stable_hash
+from migration_pipeline.engine.transforms import (
+    InvalidValue,
+    TransformContext,
+    get_transform,
+    option_value,
+    stable_hash,
+)
 
 KEY = "source_key"
 ROW = "source_row"
@@ -82,7 +89,7 @@ class Stager:
         self.settings = settings
         self._results: dict[str, _EntryResult] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._tables: dict[tuple[str, str, str], dict[str, str | None]] = {}
+        self._tables: dict[tuple[Any, ...], dict[str, tuple[str | None, ...]]] = {}
         self._indexes: dict[tuple[str, int, int], defaultdict[Any, set[int]]] = {}
 
     @cached_property
@@ -140,8 +147,8 @@ class Stager:
         for position, row in enumerate(rows):
             label = self._row_label(entry, position, row)
             base = {"object": entry.name, "source_object": entry.from_, ROW: label, ROW_COUNT: 1}
-            if entry.when and entry.when.present and _blank(row.get(entry.when.present)):
-                reason = f"no value in {entry.when.present}"
+            reason = unmet(entry.when, row, self.settings)
+            if reason is not None:
                 result.excluded.append({**base, KEY: None, "reason": reason})
                 result.row_problems[position] = reason
                 continue
@@ -182,25 +189,32 @@ class Stager:
     def _value(self, spec: ValueSpec, row: dict[str, Any]) -> Any:
         values = tuple(_cell(row.get(c)) for c in spec.columns)
         if spec.through is not None:
-            values = (self._through(spec, values[0]),)
+            values = self._through(spec, values[0])
         ctx = TransformContext(settings=self.settings, args=spec.args)
         return get_transform(spec.transform)(values, ctx)
 
-    def _through(self, spec: ValueSpec, value: str | None) -> str | None:
+    def _through(self, spec: ValueSpec, value: str | None) -> tuple[str | None, ...]:
+        """The looked-up value(s): one, or with `many: all` every distinct one (possibly none)."""
         through = spec.through
         assert through is not None
-        table = self._lookup_table(through.object, through.key, through.value)
+        table = self._lookup_table(spec)
         wanted = (value or "").strip()
         if wanted in through.first_row_for and table:
             return next(iter(table.values()))
-        return table.get(wanted)
+        return table.get(wanted, () if through.many == "all" else (None,))
 
-    def _lookup_table(self, source_object: str, key: str, value: str) -> dict[str, str | None]:
-        cache_key = (source_object, key, value)
+    def _lookup_table(self, spec: ValueSpec) -> dict[str, tuple[str | None, ...]]:
+        through = spec.through
+        assert through is not None
+        cache_key = (through.object, through.key, through.value, tuple(sorted(through.where.items())), through.many)
         if cache_key not in self._tables:
-            self._tables[cache_key] = {
-                str(row[key]).strip(): _cell(row[value]) for row in self._source_rows(source_object)
-            }
+            found: dict[str, list[str | None]] = defaultdict(list)
+            for row in self._source_rows(through.object):
+                key = _cell(row.get(through.key))
+                if key is None or any(_cell(row.get(c)) != v for c, v in through.where.items()):
+                    continue
+                found[key.strip()].append(_cell(row.get(through.value)))
+            self._tables[cache_key] = {key: _choose(values, through.many) for key, values in found.items()}
         return self._tables[cache_key]
 
     def _fields(
@@ -209,6 +223,9 @@ class Stager:
         out: dict[str, Any] = {self.mapping.defaults.external_key_field: key}
         for name, spec in entry.fields.items():
             if not enabled(spec.enabled_if, self.settings):
+                continue
+            if unmet(spec.when, row, self.settings) is not None:
+                out[name] = None
                 continue
             try:
                 out[name] = self._value(spec, row)
@@ -293,6 +310,8 @@ class Stager:
             fn = get_transform(match.transform)
             found: defaultdict[Any, set[int]] = defaultdict(set)
             for position, row in enumerate(self._source_rows(target.from_)):
+                if unmet(target.when, row, self.settings) is not None:
+                    continue  # not a row of the target kind (e.g. a person when companies are wanted)
                 # One target column per value; several target columns are alternatives
                 # (Email or OtherEmail), unless the match compares a tuple of columns.
                 groups = (
@@ -398,6 +417,8 @@ class Stager:
         """One value for an entity from its rows: the most common (or first) valid one."""
         values = []
         for row in rows:
+            if unmet(spec.when, row, self.settings) is not None:
+                continue
             try:
                 value = self._value(spec, row)
             except InvalidValue:
@@ -416,17 +437,24 @@ class Stager:
 
     def _quarantine_duplicate_unique_values(self, entry: ObjectMapping, result: _EntryResult) -> None:
         """Twenty rejects a second record with the same unique value (e.g. a person's primary
-        email); hold the later one for review as a probable duplicate instead."""
+        email); hold the later one for review as a probable duplicate instead, or, when the
+        field says `on_duplicate: blank`, keep it with that field left blank (a field issue)."""
         position_of = {k: p for p, k in result.row_keys.items()}
         for path in TWENTY_OBJECTS[entry.twenty_object].unique_fields:
             column, _, sub = path.partition(".")
+            field = path if path in entry.fields else column  # flat "a.b", or a composite "a"
+            blank = field in entry.fields and entry.fields[field].on_duplicate == "blank"
             owners: dict[str, str] = {}
             kept = []
             for record in result.records:
-                value = record.get(column)
+                value = record.get(path) if path in record else record.get(column)
                 value = value.get(sub) if isinstance(value, dict) else value
                 folded = str(value).lower() if value else None
-                if folded and folded in owners:
+                if folded and folded in owners and blank:
+                    record[field] = None
+                    result.issues.append({"object": entry.name, KEY: record[KEY], "field": field,
+                                          "reason": f"{path} {value} is already used by {owners[folded]}; left blank"})
+                elif folded and folded in owners:
                     reason = f"{path} {value} is already used by {owners[folded]}: probable duplicate"
                     result.quarantined.append({**record, "reason": reason})
                     position = position_of[record[KEY]]
@@ -489,8 +517,17 @@ class Stager:
                     CustomField(type="TEXT", label="Original owner", description=f"Owner as recorded in {self.mapping.source.label}")))
         for need in needs.values():
             if need.spec.type in ("SELECT", "MULTI_SELECT"):
-                need.options = _options_seen(records, need.name, entries)
+                # Declared options (used or not) keep the source's own labels over title case.
+                seen = _options_seen(records, need.name, entries)
+                need.options = dict(sorted({**seen, **self._options_declared(need.spec)}.items()))
         return list(needs.values())
+
+    def _options_declared(self, spec: CustomField) -> dict[str, str]:
+        """Options named by `options_from`: every value of that source column, labelled as the source spells it."""
+        if spec.options_from is None:
+            return {}
+        labels = (_cell(row.get(spec.options_from.column)) for row in self._source_rows(spec.options_from.object))
+        return {option_value(label): label.strip() for label in labels if label is not None}
 
 
 def import_order(entries: Iterable[ObjectMapping]) -> list[str]:
@@ -511,10 +548,24 @@ def _options_seen(records: list[dict[str, Any]], column: str, entries: list[Obje
     return dict(sorted(options.items()))
 
 
+def _choose(values: list[str | None], many: str) -> tuple[str | None, ...]:
+    """One value of a lookup key's rows (see `Through.many`), or with `all` every distinct one."""
+    present = [v for v in values if v is not None]
+    if many == "all":
+        return tuple(dict.fromkeys(present))
+    if many == "first":
+        return (values[0],)
+    if many == "most_common" and present:
+        counts = Counter(present)
+        best = max(counts.values())
+        return (next(v for v in present if counts[v] == best),)
+    return (values[-1],)
+
+
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     if columns in (DISPOSITION_COLUMNS, ISSUE_COLUMNS):
         rows = [{c: row.get(c) for c in columns} for row in rows]
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, dtype=object)  # values as the transforms made them: no int -> float for blanks
     for column in columns:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=object)
@@ -526,10 +577,6 @@ def _cell(value: Any) -> str | None:
         return None
     text = str(value)
     return text if text.strip() else None
-
-
-def _blank(value: Any) -> bool:
-    return _cell(value) is None
 
 
 __all__ = ["Stager", "StagedObject", "CustomFieldNeed", "KEY", "ROW", "ROW_COUNT"]

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -235,6 +236,23 @@ def phones(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
     }
 
 
+@transform("phone_parts")
+def phone_parts(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
+    """Twenty PHONES composite from numbers split into parts, given as groups of
+    (country calling code, area code, number), e.g. Actionstep's phone1Country, phone1Area,
+    phone1Number, phone2Country, ...: each group with a number becomes "+<country> <area>
+    <number>" (without a country code, read in the `phone_region` region), the first primary."""
+    if len(values) % 3:
+        raise InvalidValue(f"phone_parts reads (country, area, number) groups; got {len(values)} columns")
+    numbers = []
+    for country, area, number in zip(values[0::3], values[1::3], values[2::3]):
+        if number is None or not number.strip():
+            continue
+        local = " ".join(p.strip() for p in (area, number) if p and p.strip())
+        numbers.append(f"+{country.strip().lstrip('+')} {local}" if country and country.strip() else local)
+    return phones(tuple(numbers), ctx)
+
+
 # --- numbers, booleans, dates ----------------------------------------------------------------
 
 
@@ -248,6 +266,32 @@ def number(values: Values, ctx: TransformContext) -> float | None:
         return float(cleaned)
     except ValueError:
         raise InvalidValue(f"{value!r} is not a number") from None
+
+
+@transform("currency")
+def currency(values: Values, ctx: TransformContext) -> Any:
+    """Twenty CURRENCY composite: the amount in micros (x 1,000,000, exact) and the currency
+    code of the `currency` arg or source setting (ISO 4217, e.g. AUD). With `part:
+    amountMicros` or `part: currencyCode` only that subfield, for a mapping that stages the
+    composite as dotted columns (`amount.amountMicros`, `amount.currencyCode`); both parts
+    come from the same checks, so an invalid amount blanks both."""
+    part = ctx.args.get("part")
+    if part not in (None, "amountMicros", "currencyCode"):
+        raise InvalidValue(f"currency `part` must be amountMicros or currencyCode, not {part!r}")
+    value = _single(values)
+    if value is None:
+        return None
+    code = ctx.option("currency")
+    if not code or not re.fullmatch(r"[A-Z]{3}", str(code)):
+        raise InvalidValue(f"no currency code: set the `currency` setting to e.g. AUD (got {code!r})")
+    try:
+        amount = Decimal(re.sub(r"[\s,$€£]", "", value))
+    except InvalidOperation:
+        raise InvalidValue(f"{value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise InvalidValue(f"{value!r} is not an amount")
+    composite = {"amountMicros": int(amount * 1_000_000), "currencyCode": str(code)}
+    return composite[part] if part else composite
 
 
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "x"}
@@ -285,6 +329,24 @@ def local_datetime(values: Values, ctx: TransformContext) -> str | None:
             continue
         return local.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     raise InvalidValue(f"{value!r} is not a date-time like 2/15/2014 1:15:05 PM")
+
+
+@transform("iso_datetime")
+def iso_datetime(values: Values, ctx: TransformContext) -> str | None:
+    """An ISO-8601 date-time ("2022-05-03T00:09:00+12:00", "...Z", "2022-05-03 00:09:00") or
+    date ("2019-08-15") as UTC for a Twenty DATE_TIME field. A value without an offset, or a
+    bare date (midnight), is read in the zone of the setting named by `zone_setting`
+    (default: `timezone`; UTC if unset)."""
+    value = _single(values)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not an ISO-8601 date-time like 2022-05-03T00:09:00+12:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(ctx.settings.get(ctx.args.get("zone_setting", "timezone")) or "UTC"))
+    return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @transform("us_date")
@@ -331,6 +393,36 @@ def option_value(label: str) -> str:
 def select(values: Values, ctx: TransformContext) -> str | None:
     value = _single(values)
     return option_value(value) if value else None
+
+
+@transform("value_map")
+def value_map(values: Values, ctx: TransformContext) -> Any:
+    """A source value replaced by the value the mapping declares for it: `args: {map: {Active:
+    PROPOSAL, ...}, default: NEW}`. Exact match first, then ignoring case. A value the map does
+    not name takes `default`; without a default it is invalid (the reason lists the known values)."""
+    value = _single(values)
+    if value is None:
+        return None
+    table = ctx.args.get("map")
+    if not isinstance(table, dict) or not table:
+        raise InvalidValue("value_map needs `args: {map: {source value: target value, ...}}`")
+    if value in table:
+        return table[value]
+    folded = {str(k).casefold(): v for k, v in table.items()}
+    if value.casefold() in folded:
+        return folded[value.casefold()]
+    if "default" in ctx.args:
+        return ctx.args["default"]
+    raise InvalidValue(f"{value!r} is not in the value map (known: {', '.join(map(str, table))})")
+
+
+@transform("first_item")
+def first_item(values: Values, ctx: TransformContext) -> str | None:
+    """The first item of a comma-separated list (e.g. a link holding several ids)."""
+    value = _single(values)
+    if value is None:
+        return None
+    return next((item.strip() for item in value.split(",") if item.strip()), None)
 
 
 @transform("tags")

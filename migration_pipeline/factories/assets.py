@@ -19,9 +19,11 @@ from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.payloads import build_payloads
+from migration_pipeline.engine.sampling import sample_extracts
 from migration_pipeline.engine.schema_needs import schema_spec
 from migration_pipeline.engine.staging import Stager, StagedObject, import_order
 from migration_pipeline.factories.checks import schema_check_result, validate
+from migration_pipeline.lifecycle.delta import report_deleted_in_source
 from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
 from migration_pipeline.reports.run_report import LoadSummary, write_load_plan, write_run_report
@@ -62,7 +64,11 @@ def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
 def build_source_assets(mapping: Mapping) -> list[dg.AssetsDefinition]:
     slug = mapping.slug
     objects = staged_objects(mapping)
-    assets = [_extract_asset(mapping, name) for name in mapping.source.objects]
+    if mapping.source.kind == "rest":  # an API source: read through its client resource
+        from migration_pipeline.factories.extract_rest import build_rest_extract_asset
+        assets = [build_rest_extract_asset(mapping, name) for name in mapping.source.objects]
+    else:
+        assets = [_extract_asset(mapping, name) for name in mapping.source.objects]
     assets += [_stage_asset(mapping, obj) for obj in objects]
     assets.append(_schema_asset(mapping, objects))
     assets += [_load_asset(mapping, obj) for obj in objects]
@@ -124,6 +130,9 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     )
     def _stage(context: AssetExecutionContext, **extracts: pd.DataFrame):
         settings: MigrationSettings = context.resources.migration_settings
+        if run_kind(context.partition_key) == "sample":  # a representative, related slice of the export
+            extracts = sample_extracts(mapping, extracts, mapping.settings(settings.overrides()),
+                                       settings.sample_size).extracts
         staged = Stager(mapping, extracts, mapping.settings(settings.overrides())).stage(twenty_object)
         validation = validate(schema, staged.records)
         staged = _quarantine_invalid(staged, validation.failed_rows)
@@ -305,6 +314,8 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         folder = settings.output_folder(context.partition_key) / "report"
         with context.resources.ledger.open() as ledger:
             summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
+            summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,
+                                                context.partition_key, list(loads.values()))
             ledger.finish_run(context.partition_key, "succeeded")
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from migration_pipeline.schemas import allclients
+from migration_pipeline.schemas import actionstep, allclients
 
 SOURCE_SCHEMAS: dict[str, dict[str, type[pa.DataFrameModel]]] = {
     "allclients": allclients.SOURCE_SCHEMAS,
+    "actionstep": actionstep.SOURCE_SCHEMAS,
 }
 
 

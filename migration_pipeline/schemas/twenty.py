@@ -70,6 +70,31 @@ class TwentyPerson(TwentyRecord):
         return has
 
 
+OPPORTUNITY_STAGES = ("NEW", "SCREENING", "MEETING", "PROPOSAL", "CUSTOMER")  # Twenty 2.21's stage options
+
+
+class TwentyOpportunity(TwentyRecord):
+    name: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 255}, description="Opportunity name")
+    stage: Optional[Series[object]] = pa.Field(nullable=True, isin=list(OPPORTUNITY_STAGES),
+                                               description="One of Twenty's stages: " + ", ".join(OPPORTUNITY_STAGES))
+    amount_micros: Optional[Series[object]] = pa.Field(alias="amount.amountMicros", nullable=True,
+                                                       description="Amount x 1,000,000, a whole number")
+    currency_code: Optional[Series[object]] = pa.Field(alias="amount.currencyCode", nullable=True,
+                                                       str_matches=r"^[A-Z]{3}$", description="ISO 4217 code")
+
+    @pa.check("amount.amountMicros", element_wise=True, description="amount micros are whole numbers")
+    def whole_micros(cls, value: Any) -> bool:
+        return _blank(value) or (isinstance(value, int) and not isinstance(value, bool))
+
+    @pa.dataframe_check(description="an amount has a currency code, and a currency code an amount")
+    def amount_with_currency(cls, df: pd.DataFrame) -> Series[bool]:
+        if "amount.amountMicros" not in df and "amount.currencyCode" not in df:
+            return pd.Series(True, index=df.index)
+        micros = df.get("amount.amountMicros", pd.Series(None, index=df.index, dtype=object)).map(_blank)
+        code = df.get("amount.currencyCode", pd.Series(None, index=df.index, dtype=object)).map(_blank)
+        return micros == code
+
+
 class TwentyNote(TwentyRecord):
     title: Series[str] = pa.Field(str_length={"min_value": 1}, description="Note title")
 
@@ -82,6 +107,7 @@ class TwentyNoteTarget(TwentyRecord):
 STAGE_SCHEMAS: dict[str, type[TwentyRecord]] = {
     "company": TwentyCompany,
     "person": TwentyPerson,
+    "opportunity": TwentyOpportunity,
     "note": TwentyNote,
     "noteTarget": TwentyNoteTarget,
 }

@@ -11,8 +11,9 @@ strings, composite ids, mixed timestamp formats) with the API's quirks:
   `meta.paging.<resource>` with full-URL `nextPage`/`prevPage`; a page holding exactly one
   record serves it as an object, not a list; an empty result is HTTP 204 with no body;
   `include=<link>,...` side-loads related records under `linked`; plain `field=value`
-  filters (comma = any of). Names are case-sensitive: `Participants` is a 404 and
-  `pagesize` an unknown filter (400). A request must `Accept: application/vnd.api+json` (406).
+  filters (comma = any of); `sort=-field,field` (timestamps compared as instants). Names
+  are case-sensitive: `Participants` is a 404 and `pagesize` an unknown filter (400). A
+  request must `Accept: application/vnd.api+json` (406).
 - Error bodies are `{"errors": [{"status", "code", "title", "detail"}]}`: Assumption, the
   real shape is undocumented.
 
@@ -41,6 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -325,7 +327,7 @@ class FakeActionstep:
             raise _Answer(404, "1101", "Not Found", f"Unknown resource {resource!r}")
         if record_id:
             return self._serve_one(resource, record_id)
-        rows = self._filtered(resource, record.query)
+        rows = self._sorted(self._filtered(resource, record.query), record.query.get("sort", ""))
         includes = self._includes(resource, record.query.get("include", ""))
         size = min(MAX_PAGE_SIZE, max(1, _int_param(record.query, "pageSize", DEFAULT_PAGE_SIZE)))
         page = max(1, _int_param(record.query, "page", 1))
@@ -365,6 +367,15 @@ class FakeActionstep:
             rows = [row for row in rows if _values(row, name) & accepted]
         return rows
 
+    @staticmethod
+    def _sorted(rows: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]:
+        for name in reversed([n for n in raw.split(",") if n.strip("-")]):
+            field_name = name.lstrip("-")
+            present = [row for row in rows if row.get(field_name) is not None]
+            present.sort(key=lambda row: _sort_key(row[field_name]), reverse=name.startswith("-"))
+            rows = present + [row for row in rows if row.get(field_name) is None]  # nulls last
+        return rows
+
     def _includes(self, resource: str, raw: str) -> list[str]:
         names = [name for name in raw.split(",") if name]
         for name in names:
@@ -395,6 +406,15 @@ def _values(row: dict[str, Any], name: str) -> set[str]:
     value = row[name] if name in row else (row.get("links") or {}).get(name)
     items = value if isinstance(value, list) else [value]
     return {str(item) for item in items if item is not None}
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Timestamps in any of the served formats compare as instants; other values as text."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return (1, str(value))
+    return (0, (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def _one_or_many(rows: list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:

@@ -59,6 +59,8 @@ MEDIA_TYPE = "application/vnd.api+json"
 ENV_CLIENT_ID = "ACTIONSTEP__CLIENT_ID"
 ENV_CLIENT_SECRET = "ACTIONSTEP__CLIENT_SECRET"
 ENV_REFRESH_TOKEN = "ACTIONSTEP__REFRESH_TOKEN"
+ENV_TOKEN_URL = "ACTIONSTEP__TOKEN_URL"  # optional: another token endpoint (staging, a fake server)
+ENV_CHECKPOINT_DIR = "ACTIONSTEP__CHECKPOINT_DIR"  # optional: keep completed pages on disk, per run
 
 Record = dict[str, str | None]
 RawRecord = dict[str, Any]
@@ -750,8 +752,10 @@ class ActionstepSource(dg.ConfigurableResource):
     client_id: str = Field(repr=False, description=f'OAuth client id; pass dg.EnvVar("{ENV_CLIENT_ID}")')
     client_secret: str = Field(repr=False, description=f'OAuth client secret; pass dg.EnvVar("{ENV_CLIENT_SECRET}")')
     refresh_token: str = Field(repr=False, description=f'OAuth refresh token; pass dg.EnvVar("{ENV_REFRESH_TOKEN}")')
-    token_url: str = Field(default=DEFAULT_TOKEN_URL, description="OAuth token endpoint (staging: actionstepstaging.com)")
-    checkpoint_dir: str = Field(default="", description="Folder for resumable extraction; empty: in memory only")
+    token_url: str = Field(default="", description=f"OAuth token endpoint; empty: ${ENV_TOKEN_URL} when a run "
+                           f"starts, else {DEFAULT_TOKEN_URL} (staging: actionstepstaging.com)")
+    checkpoint_dir: str = Field(default="", description=f"Folder for resumable extraction; empty: ${ENV_CHECKPOINT_DIR} "
+                                "when a run starts, else in memory only")
     account_timezone: str = Field(default="UTC", description="Zone of timestamps that carry no offset")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
     max_attempts: int = Field(default=8, description="Attempts per request before the run stops")
@@ -759,18 +763,45 @@ class ActionstepSource(dg.ConfigurableResource):
     backoff_max_seconds: float = Field(default=60.0, description="Longest wait between attempts")
     requests_per_minute: int = Field(default=0, description="Client-side cap; 0: none (Actionstep publishes no quota)")
 
+    delta_resources: list[str] = Field(default=["actions", "participants"],
+                                       description="Resources the delta sensor asks for their newest modifiedTimestamp")
+
     @contextmanager
-    def open_client(self, log: Callable[[str], None] | None = None) -> Iterator[ActionstepClient]:
+    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "") -> Iterator[ActionstepClient]:
+        """A client; with `checkpoint_dir`, its completed pages are kept in a folder per
+        `run_key` (a migration run), so a rerun of that run resumes and a new run starts afresh."""
         credentials = ActionstepCredentials(self.client_id, self.client_secret, self.refresh_token)
         retry = RetryPolicy(max_attempts=self.max_attempts, backoff_base_seconds=self.backoff_base_seconds,
                             backoff_max_seconds=self.backoff_max_seconds, log=log)
-        store: CheckpointStore = (JsonFileCheckpointStore(self.checkpoint_dir) if self.checkpoint_dir
-                                  else MemoryCheckpointStore())
+        checkpoint_dir = self.checkpoint_dir or os.environ.get(ENV_CHECKPOINT_DIR, "")
+        folder = Path(checkpoint_dir) / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_key) if run_key else Path(checkpoint_dir)
+        store: CheckpointStore = JsonFileCheckpointStore(folder) if checkpoint_dir else MemoryCheckpointStore()
+        token_url = self.token_url or os.environ.get(ENV_TOKEN_URL, "") or DEFAULT_TOKEN_URL
         limiter = RateLimiter(self.requests_per_minute) if self.requests_per_minute > 0 else None
-        with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=self.token_url,
+        with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=token_url,
                               retry=retry, limiter=limiter, checkpoints=store,
                               account_timezone=self.account_timezone, log=log) as client:
             yield client
+
+    def newest_modification(self, since: datetime) -> datetime | None:
+        """`ModifiedSince` for the delta sensor: the newest `modifiedTimestamp` of the
+        `delta_resources` (one request each: sorted newest first, one record), if after `since`."""
+        newest: datetime | None = None
+        with self.open_client() as client:
+            for resource in self.delta_resources:
+                records, _, _ = read_page(resource, client.get(resource, {"sort": "-modifiedTimestamp", "pageSize": "1"}))
+                if not records:
+                    continue
+                stamp = normalise_record(resource, records[0], ZoneInfo(self.account_timezone)).get("modifiedTimestamp")
+                try:
+                    moment = datetime.fromisoformat(stamp) if stamp else None
+                except ValueError:
+                    moment = None
+                if moment is not None and moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=ZoneInfo(self.account_timezone))
+                if moment is not None and (newest is None or moment > newest):
+                    newest = moment
+        return newest if newest is not None and newest > since else None
 
 
 def actionstep_source(**settings: Any) -> ActionstepSource:

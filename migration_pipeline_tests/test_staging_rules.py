@@ -1,0 +1,134 @@
+"""The mapping vocabulary added for API sources, staged on small in-memory frames: row
+conditions on column values, per-field conditions, filtered and multi-valued lookups, select
+options declared by a source table, duplicate unique values left blank, and matches that only
+consider rows of the target's kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.staging import Stager
+
+CONTACTS = pd.DataFrame([
+    {"id": "1", "kind": "company", "name": "Acme Pty Ltd", "site": "acme.example.com", "employer": None},
+    {"id": "2", "kind": "company", "name": "Acme Two", "site": "acme.example.com", "employer": None},
+    {"id": "3", "kind": "person", "name": "Ada", "site": None, "employer": "Acme Pty Ltd"},
+    {"id": "4", "kind": "person", "name": "Acme Pty Ltd", "site": None, "employer": None},  # a person named like a company
+], dtype=object)
+ROLES = pd.DataFrame([
+    {"id": "r1", "contact": "3", "role": "Witness", "matter": "m1"},
+    {"id": "r2", "contact": "3", "role": "Client", "matter": "m2"},
+    {"id": "r3", "contact": "3", "role": "Client", "matter": "m3"},
+    {"id": "r4", "contact": "4", "role": "Referrer", "matter": "m1"},
+], dtype=object)
+ROLE_TYPES = pd.DataFrame([{"name": n} for n in ("Client", "Witness", "Referrer", "Opposing Counsel")], dtype=object)
+MATTERS = pd.DataFrame([
+    {"id": "m1", "status": "Closed", "closed": "2024-01-02T03:04:05.000Z", "deleted": "false"},
+    {"id": "m2", "status": "Active", "closed": "2024-02-02T00:00:00.000Z", "deleted": "false"},
+    {"id": "m3", "status": "Active", "closed": None, "deleted": "true"},
+    {"id": "m4", "status": "Template", "closed": None, "deleted": "false"},
+], dtype=object)
+
+
+def _mapping(**overrides: Any) -> Mapping:
+    files = {name: {"file": f"{name}.csv", "key": "id"} for name in ("contacts", "roles", "matters")}
+    files["role_types"] = {"file": "role_types.csv"}
+    objects = [
+        {"name": "companies", "twenty_object": "company", "from": "contacts", "key": {"from": "id"},
+         "when": {"column": "kind", "equals": "company"},
+         "fields": {"name": {"from": "name"},
+                    "domainName.primaryLinkUrl": {"from": "site", "transform": "corporate_domain_url",
+                                                  "on_duplicate": "blank"}}},
+        {"name": "people", "twenty_object": "person", "from": "contacts", "key": {"from": "id"},
+         "when": {"column": "kind", "one_of": ["person"]},
+         "fields": {
+             "name.firstName": {"from": "name"},
+             "role": {"from": "id", "transform": "select",
+                      "through": {"object": "roles", "key": "contact", "value": "role", "many": "most_common"},
+                      "custom": {"type": "SELECT", "label": "Role",
+                                 "options_from": {"object": "role_types", "column": "name"}}},
+             "roles": {"from": "id", "transform": "tags",
+                       "through": {"object": "roles", "key": "contact", "value": "role", "many": "all"},
+                       "custom": {"type": "MULTI_SELECT", "label": "Roles"}},
+             "firstRole": {"from": "id", "through": {"object": "roles", "key": "contact", "value": "role",
+                                                     "many": "first"}},
+             "clientOn": {"from": "id", "through": {"object": "roles", "key": "contact", "value": "matter",
+                                                    "where": {"role": "Client"}}},
+         },
+         "relations": {"companyId": {"object": "companies", "match": [
+             {"from": "employer", "to": "name", "transform": "company_name_key"}]}}},
+        {"name": "opportunities", "twenty_object": "opportunity", "from": "matters", "key": {"from": "id"},
+         "when": {"all_of": [{"column": "deleted", "equals": False}, {"column": "status", "one_of": ["Active", "Closed"]}]},
+         "fields": {"name": {"from": "id"},
+                    "closeDate": {"from": "closed", "when": {"column": "status", "equals": "Closed"}}}},
+    ]
+    raw = {"version": 1, "source": {"slug": "demo", "label": "Demo", "kind": "files", "objects": files},
+           "defaults": {"external_key_field": "demoId", "external_key_label": "Demo ID"}, "objects": objects}
+    raw.update(overrides)
+    return Mapping.model_validate(raw)
+
+
+def _stager() -> Stager:
+    extracts = {"contacts": CONTACTS, "roles": ROLES, "role_types": ROLE_TYPES, "matters": MATTERS}
+    return Stager(_mapping(), extracts, {})
+
+
+def _records(staged) -> dict[str, dict[str, Any]]:
+    """Staged records by key; pandas' NaN for a blank read as None."""
+    def cell(value: Any) -> Any:
+        return None if not isinstance(value, (list, dict)) and pd.isna(value) else value
+
+    return {r["source_key"]: {k: cell(v) for k, v in r.items()} for r in staged.records.to_dict("records")}
+
+
+def test_row_conditions_on_column_values_exclude_with_the_reason() -> None:
+    stager = _stager()
+    companies, people, matters = (stager.stage(o) for o in ("company", "person", "opportunity"))
+    assert set(_records(companies)) == {"companies:1", "companies:2"}
+    assert set(_records(people)) == {"people:3", "people:4"}
+    assert set(_records(matters)) == {"opportunities:m1", "opportunities:m2"}
+    reasons = dict(zip(matters.excluded["source_row"], matters.excluded["reason"]))
+    assert reasons == {"m3": "deleted is 'true', not 'false'", "m4": "status is 'Template', not one of Active, Closed"}
+    assert set(people.excluded["reason"]) == {"kind is 'company', not one of person"}
+
+
+def test_a_field_condition_leaves_the_field_blank_elsewhere() -> None:
+    matters = _records(_stager().stage("opportunity"))
+    assert matters["opportunities:m1"]["closeDate"] == "2024-01-02T03:04:05.000Z"
+    assert matters["opportunities:m2"]["closeDate"] is None  # not closed: its timestamp is not a close date
+
+
+def test_lookups_filter_rows_and_choose_among_several() -> None:
+    people = _records(_stager().stage("person"))
+    ada, named_like_company = people["people:3"], people["people:4"]
+    assert ada["role"] == "CLIENT"  # most common of Witness, Client, Client
+    assert ada["roles"] == ["WITNESS", "CLIENT"]  # every distinct one, in row order
+    assert ada["firstRole"] == "Witness"
+    assert ada["clientOn"] == "m3"  # only rows with role Client; the last one by default
+    assert named_like_company["role"] == "REFERRER" and named_like_company["clientOn"] is None
+
+
+def test_options_from_a_source_table_include_unused_ones_with_the_source_labels() -> None:
+    needs = {n.name: n for n in _stager().stage("person").custom_fields}
+    assert needs["role"].options == {"CLIENT": "Client", "OPPOSING_COUNSEL": "Opposing Counsel",
+                                     "REFERRER": "Referrer", "WITNESS": "Witness"}
+    assert needs["roles"].options == {"CLIENT": "Client", "REFERRER": "Referrer", "WITNESS": "Witness"}  # seen only
+
+
+def test_a_duplicate_unique_value_can_be_left_blank_instead_of_holding_the_record() -> None:
+    companies = _stager().stage("company")
+    records = _records(companies)
+    assert records["companies:1"]["domainName.primaryLinkUrl"] == "https://acme.example.com"
+    assert records["companies:2"]["domainName.primaryLinkUrl"] is None
+    assert companies.quarantined.empty
+    (issue,) = companies.field_issues.to_dict("records")
+    assert issue["source_key"] == "companies:2" and "already used by companies:1; left blank" in issue["reason"]
+
+
+def test_matches_only_consider_rows_of_the_targets_kind() -> None:
+    # Person 4 is named "Acme Pty Ltd" too, but is not a company: the employer match stays unique.
+    people = _records(_stager().stage("person"))
+    assert people["people:3"]["companyId"] == "companies:1"
