@@ -1,6 +1,7 @@
 """`migration-pipeline`: the same runs as the Dagster UI, headless, with progress on stdout.
 
     migration-pipeline run --source allclients --input DIR [--run-id ID] [--dry-run]
+    migration-pipeline run --source actionstep [--run-id ID] [--dry-run]     (API: ACTIONSTEP__* credentials)
     migration-pipeline generate --source allclients --out DIR [--rows N] [--seed S]
     migration-pipeline audit [--run-id ID] [--object O] [--operation A,B] [--outcome X] [--since T] [--until T] [--out FILE]
 """
@@ -20,10 +21,13 @@ from migration_pipeline.definitions import MAPPINGS_DIR, default_resources
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.factories.rebuild import PACKAGE_FOLDER, rebuild_package_key
 from migration_pipeline.lifecycle import lifecycle_commands
+from migration_pipeline.factories.reconciliation import reconciliation_asset
 from migration_pipeline.factories.verification import build_verification, field_diff_key
 from migration_pipeline.partitions import migration_run, new_run_key, run_kind, validate_run_key
 from migration_pipeline.resources import PROJECT_ROOT, LedgerStore, MigrationSettings, SourceFiles
+from migration_pipeline.sources.registry import missing_credentials
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="migrate one source export into Twenty (or plan it: --dry-run)")
     run.add_argument("--source", required=True, help="source slug, e.g. allclients")
-    run.add_argument("--input", type=Path, help="folder with the export files (default: bundled sample)")
+    run.add_argument("--input", type=Path, help="folder with the export files (default: bundled sample); "
+                     "not used by API sources such as actionstep")
     run.add_argument("--run-id", help="partition key, e.g. full-20260501T1000Z (default: new full-<now>)")
     run.add_argument("--dry-run", action="store_true", help="stage and write the load plan; write nothing to Twenty")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a mapping setting")
@@ -82,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     mapping = _mapping(args.source)
     run_key = validate_run_key(args.run_id) if args.run_id else new_run_key("full")
+    is_api = mapping.source.kind == "rest"
+    if is_api:  # read through the API: credentials from the environment, checked before launch
+        problem = missing_credentials(mapping.slug, dict(os.environ))
+        if problem:
+            raise ValueError(problem)
+        if args.input:
+            print(f"note: --input is not used: {mapping.source.label} is read through its API")
     twenty_configured = bool(os.environ.get("TWENTY__API_URL") and os.environ.get("TWENTY__API_KEY"))
     dry_run = args.dry_run or not twenty_configured
     instance = _instance()
@@ -90,7 +102,13 @@ def _run(args: argparse.Namespace) -> int:
     assets = build_source_assets(mapping)
     layers = {"extract", "stage", "plan"} if dry_run else {"extract", "stage", "prepare", "load", "report"}
     selection = [a.key for a in assets if a.key.path[1] in layers]
-    if run_kind(run_key) == "sample" and not dry_run:  # read the sample back: field-level diff
+    package = next((a.key for a in assets if a.key == rebuild_package_key(mapping.slug)), None)
+    if package is not None and package not in selection:  # writes nothing to Twenty: dry runs get it too
+        selection.append(package)
+    if not dry_run:  # read Twenty back: reconciliation after every real run
+        assets.append(reconciliation_asset(mapping))
+        selection.append(assets[-1].key)
+    if run_kind(run_key) == "sample" and not dry_run:  # and the field-level diff of a sample
         assets += build_verification(mapping)
         selection.append(field_diff_key(mapping.slug))
     resources = _resources(mapping, args)
@@ -98,7 +116,10 @@ def _run(args: argparse.Namespace) -> int:
         resources["twenty"] = TwentyWriter(api_url="http://dry-run.invalid", api_key="unused")
 
     print(f"{'Planning' if dry_run else 'Migrating'} {mapping.source.label} run {run_key}")
-    print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
+    if is_api:
+        print(f"  source: the {mapping.source.label} API (credentials from {mapping.slug.upper()}__* variables)")
+    else:
+        print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
     result = dg.materialize(
         assets,
         instance=instance,
@@ -112,10 +133,23 @@ def _run(args: argparse.Namespace) -> int:
     _print_progress(result)
     if not result.success:
         print(f"\nRun {run_key} FAILED: {_first_failure(result)}")
-        print(f"Rerun the same partition to resume: migration-pipeline run --source {mapping.slug} "
-              f"--input {args.input or '<same folder>'} --run-id {run_key}")
+        input_flag = "" if is_api else f" --input {args.input or '<same folder>'}"
+        print(f"Rerun the same partition to resume: migration-pipeline run --source {mapping.slug}"
+              f"{input_flag} --run-id {run_key}")
         return 1
+    failed_checks = [
+        f"{e.check_name} on {'/'.join(e.asset_key.path)}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
     output = resources["migration_settings"].output_folder(run_key)
+    if failed_checks:
+        print(f"\nRun {run_key} finished, but checks FAILED: {', '.join(failed_checks)}. "
+              f"See the reports in {output}.")
+        return 1
+    if package is not None:
+        print(f"Rebuild package (what Twenty cannot hold: CSV, workflow.json/.html, README.txt): "
+              f"{output / PACKAGE_FOLDER}")
     if dry_run:
         reason = "--dry-run" if args.dry_run else "TWENTY__API_URL / TWENTY__API_KEY are not set"
         print(f"\nDry run ({reason}): NOTHING was written to Twenty.")
@@ -148,9 +182,10 @@ def _instance() -> dg.DagsterInstance:
 
 def _resources(mapping: Mapping, args: argparse.Namespace) -> dict[str, Any]:
     resources = default_resources([mapping])
-    resources[files_resource_key(mapping.slug)] = SourceFiles(
-        slug=mapping.slug, input_dir=str(args.input.resolve()) if args.input else ""
-    )
+    if mapping.source.kind != "rest":  # a REST source's client resource reads its credentials at launch
+        resources[files_resource_key(mapping.slug)] = SourceFiles(
+            slug=mapping.slug, input_dir=str(args.input.resolve()) if args.input else ""
+        )
     overrides = dict(item.split("=", 1) for item in args.set)
     resources["migration_settings"] = MigrationSettings(
         overrides_json=json.dumps(overrides),

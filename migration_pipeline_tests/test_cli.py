@@ -51,6 +51,8 @@ def test_with_credentials_it_migrates_and_exports_the_audit_log(export, tmp_path
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "allclients/load/person" in printed and "created=" in printed
+    assert "allclients/verify/reconciliation" in printed
+    assert (tmp_path / "out" / "full-20261122T1300Z" / "verify" / "reconciliation.html").exists()
     assert fake_twenty.records("people")
     assert fake_twenty.api_key not in printed
 

@@ -249,6 +249,52 @@ class RestObject(_Strict):
     include: dict[str, str] = Field(default_factory=dict)
     key: str | None = None
     description: str = ""
+    # Export-only: extracted and written to the rebuild package as CSV, never staged or loaded
+    # (what Twenty cannot hold, e.g. ledgers); `export_reason` says why, in the package's README.
+    export_only: bool = False
+    export_reason: str = ""
+
+    @model_validator(mode="after")
+    def _reason_for_export_only(self) -> RestObject:
+        if self.export_only and not self.export_reason.strip():
+            raise ValueError(f"export-only resource {self.path!r} needs an `export_reason:` (why it is not in Twenty)")
+        if self.export_reason and not self.export_only:
+            raise ValueError(f"`export_reason:` on {self.path!r} is for `export_only: true` resources")
+        return self
+
+
+class WorkflowChild(_Strict):
+    """Records of a source object listed under each root record of the workflow document:
+    those whose `link` column holds the root's id (and whose columns have the `where` values)."""
+
+    object: str
+    link: str
+    where: dict[str, str] = Field(default_factory=dict)
+    columns: list[str] = Field(min_length=1)  # shown in workflow.html, in this order
+
+
+class WorkflowSpec(_Strict):
+    """The source's workflow configuration as one document (workflow.json + workflow.html):
+    one section per record of `root` (e.g. matter types), each with its `children`."""
+
+    root: str
+    title: str = "name"
+    columns: list[str] = Field(default_factory=list)
+    children: dict[str, WorkflowChild] = Field(default_factory=dict)
+
+
+class NotExported(_Strict):
+    """Something the rebuild package cannot contain (e.g. no documented API), said in its README."""
+
+    what: str
+    why: str
+
+
+class RebuildSpec(_Strict):
+    """What the rebuild package holds besides the export-only resources' CSV files."""
+
+    workflow: WorkflowSpec | None = None
+    not_exported: list[NotExported] = Field(default_factory=list)
 
 
 class SourceSpec(_Strict):
@@ -283,15 +329,19 @@ class Mapping(_Strict):
     source: SourceSpec
     defaults: Defaults
     objects: list[ObjectMapping]
+    rebuild: RebuildSpec | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Mapping:
         names = {obj.name for obj in self.objects}
         if len(names) != len(self.objects):
             raise ValueError("object names must be unique")
+        exported = set(self.export_only_objects)
         for obj in self.objects:
             if obj.from_ not in self.source.objects:
                 raise ValueError(f"object {obj.name!r} reads unknown source object {obj.from_!r}")
+            if obj.from_ in exported:
+                raise ValueError(f"object {obj.name!r} reads {obj.from_!r}, which is export-only (never staged)")
             for field, rel in {**obj.relations, **obj.targets}.items():
                 if rel.object not in names:
                     raise ValueError(f"{obj.name}.{field} relates to unknown object {rel.object!r}")
@@ -301,7 +351,29 @@ class Mapping(_Strict):
                 for source_object in looked_up:
                     if source_object not in self.source.objects:
                         raise ValueError(f"{obj.name}.{field} reads unknown source object {source_object!r}")
+                    if source_object in exported:
+                        raise ValueError(f"{obj.name}.{field} reads {source_object!r}, which is export-only")
+        workflow = self.rebuild.workflow if self.rebuild else None
+        if workflow is not None:
+            for where, source_object in [("root", workflow.root)] + [
+                    (f"children.{name}", child.object) for name, child in workflow.children.items()]:
+                if source_object not in self.source.objects:
+                    raise ValueError(f"rebuild.workflow.{where} names unknown source object {source_object!r}")
         return self
+
+    @property
+    def export_only_objects(self) -> list[str]:
+        """Source objects extracted only for the rebuild package, in declared order."""
+        return [name for name, spec in self.source.objects.items() if getattr(spec, "export_only", False)]
+
+    @property
+    def migrated_source_objects(self) -> list[str]:
+        """Source objects the stage layer reads (every one that is not export-only)."""
+        return [name for name in self.source.objects if name not in self.export_only_objects]
+
+    @property
+    def has_rebuild_package(self) -> bool:
+        return bool(self.export_only_objects) or bool(self.rebuild and self.rebuild.workflow)
 
     @property
     def slug(self) -> str:

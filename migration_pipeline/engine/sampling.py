@@ -104,14 +104,14 @@ def principal_source(mapping: Mapping, settings: dict[str, Any]) -> str:
     people <- notes gives people, so both neighbours are one relation away from it."""
     objects = mapping.enabled_objects(settings)
     source_of = {o.name: o.from_ for o in objects}
-    score: dict[str, int] = {name: 0 for name in mapping.source.objects}
+    score: dict[str, int] = {name: 0 for name in mapping.migrated_source_objects}
     for obj in objects:
         score[obj.from_] += 1
         for rel in [*obj.relations.values(), *obj.targets.values()]:
             if rel.object in source_of:
                 score[source_of[rel.object]] += 1
                 score[obj.from_] += 1
-    return max(mapping.source.objects, key=lambda name: score[name])
+    return max(mapping.migrated_source_objects, key=lambda name: score[name])
 
 
 # --- relations between source objects --------------------------------------------------------

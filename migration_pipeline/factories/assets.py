@@ -27,7 +27,7 @@ from migration_pipeline.lifecycle.delta import report_deleted_in_source
 from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
 from migration_pipeline.reports.run_report import LoadSummary, write_load_plan, write_run_report
-from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
+from migration_pipeline.resources import MigrationSettings, SourceFiles
 from migration_pipeline.schemas.registry import source_schema
 from migration_pipeline.schemas.twenty import stage_schema
 
@@ -74,6 +74,9 @@ def build_source_assets(mapping: Mapping) -> list[dg.AssetsDefinition]:
     assets += [_load_asset(mapping, obj) for obj in objects]
     assets.append(_plan_asset(mapping, objects))
     assets.append(_report_asset(mapping, objects))
+    if mapping.has_rebuild_package:  # what Twenty cannot hold: exported as files instead
+        from migration_pipeline.factories.rebuild import build_rebuild_package_asset
+        assets.append(build_rebuild_package_asset(mapping))
     assert len({a.key for a in assets}) == len(assets), f"duplicate asset keys in {slug}"
     return assets
 
@@ -117,7 +120,7 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     slug = mapping.slug
     asset_key = key(slug, "stage", twenty_object)
     schema = stage_schema(twenty_object)
-    ins = {name: dg.AssetIn(key=key(slug, "extract", name)) for name in mapping.source.objects}
+    ins = {name: dg.AssetIn(key=key(slug, "extract", name)) for name in mapping.migrated_source_objects}
 
     @dg.asset(
         key=asset_key,

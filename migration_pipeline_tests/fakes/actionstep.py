@@ -36,7 +36,6 @@ import copy
 import itertools
 import logging
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from migration_pipeline.sources.actionstep.generate import ActionstepDataset, generate_dataset
+from migration_pipeline_tests.fakes.loopback import serve_in_thread
 
 TOKEN_PATH = "/api/oauth/token"
 DEFAULT_API_PREFIX = "/ap-southeast-2/api"
@@ -71,6 +71,7 @@ INCLUDES: dict[tuple[str, str], str] = {
     ("actionparticipants", "participant"): "participants",
     ("actionparticipants", "participantType"): "participanttypes",
     ("actiondocuments", "action"): "actions",
+    ("actiontypeparticipanttypes", "participantType"): "participanttypes",
     ("contactnotes", "participant"): "participants",
     ("datacollections", "actionType"): "actiontypes",
     ("datacollectionfields", "dataCollection"): "datacollections",
@@ -436,31 +437,9 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
 def serve_fake_actionstep(**options: Any) -> Iterator[FakeActionstep]:
     """Serve a FakeActionstep on 127.0.0.1 (free port) in a background thread; `options` go to it."""
     fake = FakeActionstep(**options)
-    with _serve_in_thread(fake.app) as base_url:
+    with serve_in_thread(fake.app, "fake-actionstep") as base_url:
         fake.base_url = base_url
         yield fake
-
-
-@contextmanager
-def _serve_in_thread(app: Starlette) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"fake-actionstep-{port}",
-                              daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("FakeActionstep server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import copy
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from migration_pipeline_tests.fakes.loopback import serve_in_thread
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
 from migration_pipeline_tests.fakes.twenty_store import Workspace
@@ -280,30 +280,9 @@ def serve_fake_twenty(
 ) -> Iterator[FakeTwenty]:
     """Serve a FakeTwenty on 127.0.0.1 (free port) in a background thread; `options` go to FakeTwenty."""
     fake = FakeTwenty(api_key, rate_limit_per_minute, short_limit_per_second, **options)
-    with _serve_in_thread(fake.app) as base_url:
+    with serve_in_thread(fake.app, "fake-twenty") as base_url:
         fake.base_url = base_url
         yield fake
-
-
-@contextmanager
-def _serve_in_thread(app: Starlette) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"fake-twenty-{port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("FakeTwenty server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,6 +89,7 @@ BOOLEAN_FIELDS: dict[str, frozenset[str]] = {
         "participants": ("debtorStatementSendEmail", "debtorStatementUsePrimaryEmail", "isCompany", "isDeceased"),
         "participanttypedatafields": ("limitUseToMatterOnly", "required", "synchronizeValues"),
         "tasks": ("confirmedNonBillable", "hasTriggerDate", "isBillingHold", "isPartBilled", "triggerWeekdaysOnly"),
+        "steps": ("isActive",),  # assumption: no published spec for steps
         "timeentries": ("isBillable",),
         "users": ("isActive",),
     }.items()
@@ -135,6 +136,7 @@ COMPOSITE_KEYS: dict[tuple[str, str], CompositeKey] = {
     ("datacollectionfielddropdownchoices", "id"): CompositeKey(("dataCollection", "fieldName", "choice"), free=2),
     ("datacollectionfielddropdownchoices", "links.dataField"): CompositeKey(("dataCollection", "fieldName"), free=1),
     ("actions", "links.step"): CompositeKey(("actionType", "stepNumber")),
+    ("steps", "id"): CompositeKey(("actionType", "stepNumber")),  # assumption: no published spec for steps
 }  # fmt: skip
 
 

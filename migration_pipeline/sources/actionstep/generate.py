@@ -15,7 +15,14 @@ strings, and blank values.
 
 Resources not in the published OpenAPI files follow `shared/sources/actionstep.md`;
 their field lists are assumptions and marked so: `participanttypes`, `users`,
-`actiondocuments`.
+`actiondocuments`, `steps`.
+
+What Twenty cannot hold is generated too, for the rebuild package: `bills`,
+`disbursements` and `timeentries` (fields as in their OpenAPI files; 201 time entries by
+default, so their last page holds one record and is served as an object), and the workflow
+configuration: `steps` of each matter type (ids `<actionType>--<stepNumber>`, as matters'
+`links.step`) besides `actiontypes` and `actiontypeparticipanttypes`. Trust accounting is not
+generated: no documented endpoint.
 
     python -m migration_pipeline.sources.actionstep.generate --out DIR --seed 7
 
@@ -97,6 +104,11 @@ _DOC_NAMES = ("Contract of sale", "Engagement letter", "Affidavit", "Title searc
 _DOC_KEYWORDS = ("Signed", "Draft", "Court", "Client copy", "Confidential")
 _MATTER_SUBJECTS = ("Purchase of", "Sale of", "Dispute over", "Settlement for", "Estate of")
 _STREETS = ("Beach Road", "Queen Street", "George Street", "Lambton Quay", "Collins Street")
+STEP_NAMES = ("Intake", "Conflict check", "In progress", "Settlement", "Closing")  # steps 1..5 of every matter type
+BILL_STATUSES = ("Draft", "Open", "Open", "Closed", "Closed", "Deleted")
+_WORK_DONE = ("Attendance on client", "Drafting correspondence", "Review of documents", "Telephone call",
+              "Court appearance", "Research")
+_DISBURSEMENT_ITEMS = ("Title search fee", "Court filing fee", "Courier", "Process server", "Photocopying")
 
 
 @dataclass
@@ -508,6 +520,86 @@ def _build_matters(b: _Builder, matters: int, staff: list[tuple[int, str]], pers
         })
 
 
+def _build_steps(b: _Builder) -> None:
+    """The steps of each matter type (workflow configuration). Assumption: `steps` has no
+    published OpenAPI file; id `<actionTypeId>--<stepNumber>` as matters' `links.step`."""
+    for type_id, type_name, _ in ACTION_TYPES:
+        for number, name in enumerate(STEP_NAMES, start=1):
+            b.add("steps", {
+                "id": f"{type_id}--{number}", "stepNumber": number, "stepName": name,
+                "description": f"{name} of a {type_name} matter", "isActive": "T",
+                "links": {"actionType": b.link(type_id)},
+            })
+
+
+def _build_billing(b: _Builder, staff: list[tuple[int, str]]) -> None:
+    """Bills, disbursements and time entries per matter (fields as in their OpenAPI files):
+    the accounting Twenty cannot hold, for the rebuild package. Generated after everything
+    else so the rest of the dataset does not change with them."""
+    staff_ids = [pid for pid, _ in staff]
+    matters = [(int(a["id"]), a) for a in b.resources["actions"]]
+    tasks_by_action: dict[int, list[int]] = {}
+    for task in b.resources.get("tasks", []):
+        tasks_by_action.setdefault(int(task["links"]["action"]), []).append(int(task["id"]))
+    ids = {"bill": 40000, "disbursement": 50000, "time": 60000}
+    for n, (action_id, action) in enumerate(matters):
+        client = action["links"]["primaryParticipants"][0]
+        for _ in range(b.rng.randrange(0, 3)):
+            ids["bill"] += 1
+            invoice = b.moment()
+            exclusive = b.rng.randrange(20_000, 2_000_000) / 100
+            tax = round(exclusive * 0.1, 2)
+            total = round(exclusive + tax, 2)
+            status = b.rng.choice(BILL_STATUSES)
+            paid = total if status == "Closed" else round(total * b.rng.choice((0, 0, 0.5)), 2)
+            b.add("bills", {
+                "id": b.some_id(ids["bill"]), "status": status, "ourReference": f"INV-{ids['bill']}",
+                "theirReference": None if b.rng.random() < 0.5 else f"PO-{b.rng.randrange(1000, 9999)}",
+                "currency": "AUD",
+                # calendar dates, in both formats the spec shows
+                "invoiceDate": invoice.strftime("%Y-%m-%d" if ids["bill"] % 2 else "%d-%b-%Y"),
+                "dueDate": (invoice + timedelta(days=30)).strftime("%Y-%m-%d"),
+                "totalInclusive": total, "totalExclusive": exclusive, "totalSalesTax": tax,
+                "totalPaid": paid, "totalDue": round(total - paid, 2),
+                "createdTimestamp": b.timestamp(invoice), "modifiedTimestamp": b.timestamp(invoice + timedelta(days=3)),
+                "deletedTimestamp": b.timestamp(invoice + timedelta(days=5)) if status == "Deleted" else None,
+                "links": {"division": b.link(1), "action": [b.link(action_id)], "theirParticipant": b.link(client)},
+            })
+        for _ in range(b.rng.randrange(0, 3)):
+            ids["disbursement"] += 1
+            b.add("disbursements", {
+                "id": b.some_id(ids["disbursement"]), "date": b.moment().strftime("%Y-%m-%d"),
+                "description": b.rng.choice(_DISBURSEMENT_ITEMS), "quantity": b.rng.randrange(1, 4),
+                "unitPrice": b.rng.randrange(500, 50_000) / 100, "unitPriceIncludesTax": b.flag(0.5),
+                "utbmsExpenseCode": b.rng.choice((None, "E101", "E108")), "importExternalReference": None,
+                "enteredTimestamp": b.timestamp(b.moment()), "isAnticipated": b.flag(0.2),
+                "links": {"action": b.link(action_id), "enteredByParticipant": b.link(b.rng.choice(staff_ids)),
+                          "uom": None, "taxCode": b.link(1), "incomeAccount": None},
+            })
+        for _ in range(3 + (n <= len(matters) // 3)):  # 201 with 60 matters: a one-record last page
+            ids["time"] += 1
+            worked = b.moment()
+            hours = b.rng.choice((0.1, 0.2, 0.5, 1.0, 1.5, 2.3))
+            rate = b.rng.choice((250.0, 320.0, 450.0))
+            billable = b.flag(0.8)
+            tasks = tasks_by_action.get(action_id, [])
+            b.add("timeentries", {
+                "id": b.some_id(ids["time"]), "timestampDate": b.timestamp(worked),
+                "description": b.rng.choice(_WORK_DONE), "actualHours": hours,
+                "billableHours": hours if billable == "T" else 0, "createdTimestamp": b.timestamp(worked),
+                "startTime": worked.strftime("%H:%M:%S"), "timerStatus": "Stopped",
+                "timerStartedClientTimestamp": None, "timerDurationSeconds": str(int(hours * 3600)),
+                "billingBehavior": "Bill" if billable == "T" else "No charge", "rateUnitPrice": rate,
+                "rateSource": b.rng.choice(("Default", "Timekeeper", "Action")), "rateTimestamp": None,
+                "billableAmountType": "Calculated", "billableAmount": round(hours * rate, 2) if billable == "T" else 0,
+                "isBillable": billable, "importExternalReference": None,
+                "links": {"task": b.link(tasks[0]) if tasks else None, "quickCode": None,
+                          "createdBy": b.link(b.rng.choice(staff_ids)), "owner": b.link(b.rng.choice(staff_ids)),
+                          "action": b.link(action_id), "rate": None, "utbmsActivityCode": None,
+                          "utbmsTaskCode": None, "utbmsTimekeeperCode": None, "phoneRecord": None},
+            })
+
+
 def generate_dataset(seed: int = 7, *, matters: int = 60, people: int = 355, companies: int = 40,
                      staff: int = 6) -> ActionstepDataset:
     """A dataset with `people + companies + staff` participants (401 by default: three pages of
@@ -520,6 +612,8 @@ def generate_dataset(seed: int = 7, *, matters: int = 60, people: int = 355, com
     person_ids, company_ids = _build_contacts(b, people, companies, first_id=1000)
     collections = _build_collections(b)
     _build_matters(b, matters, staff_list, person_ids, company_ids, collections)
+    _build_billing(b, staff_list)
+    _build_steps(b)
     b.summary.records = {name: len(rows) for name, rows in sorted(b.resources.items())}
     return ActionstepDataset(resources=b.resources, summary=b.summary)
 
