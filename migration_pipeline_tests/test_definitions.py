@@ -66,7 +66,7 @@ def test_checks_come_from_schemas_and_block_only_on_stage() -> None:
         if spec.blocking
     }
     assert blocking == {f"allclients/stage/{o}" for o in ("company", "person", "note", "noteTarget")} | {
-        f"actionstep/stage/{o}" for o in ("company", "person", "opportunity")}
+        f"actionstep/stage/{o}" for o in ("company", "person", "opportunity", "note", "noteTarget", "task", "taskTarget")}
 
 
 def test_load_order_follows_declared_relations() -> None:

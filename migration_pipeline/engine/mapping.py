@@ -68,7 +68,7 @@ class OptionsFrom(_Strict):
 class CustomField(_Strict):
     """A custom field this mapping needs in Twenty, created through the metadata API."""
 
-    type: Literal["TEXT", "NUMBER", "BOOLEAN", "DATE", "DATE_TIME", "SELECT", "MULTI_SELECT"]
+    type: Literal["TEXT", "NUMBER", "BOOLEAN", "DATE", "DATE_TIME", "SELECT", "MULTI_SELECT", "CURRENCY"]
     label: str
     description: str = ""
     unique: bool = False
@@ -194,6 +194,53 @@ class Dedupe(_Strict):
     also_by: ValueSpec | None = None
 
 
+PivotType = Literal["TEXT", "NUMBER", "CURRENCY", "DATE", "DATE_TIME", "SELECT", "MULTI_SELECT", "BOOLEAN"]
+
+
+class PivotDefinitions(_Strict):
+    """The source object defining the pivoted fields, one row per field: its key (what the
+    values' `field` column holds), name, label and data type. `where` keeps only some
+    definitions (values of the others are not pivoted)."""
+
+    object: str
+    key: str = "id"
+    name: str = "name"
+    label: str = "label"
+    type: str = "type"
+    where: dict[str, str] = Field(default_factory=dict)
+
+
+class PivotChoices(_Strict):
+    """Where the choices of select fields come from: one row per choice, `field` holding the
+    definition key, `value` the choice as the source spells it (the option's label)."""
+
+    object: str
+    field: str
+    value: str
+
+
+class Pivot(_Strict):
+    """Custom fields driven by the data (an entity-attribute-value table), not listed here.
+
+    Each row of `values` is one field's value (as text) for one record: `parent` holds the
+    record's `parent_key` value, `field` the definition's key. Every definition kept becomes a
+    custom field named `<prefix><Name>` in camelCase, the prefix being the record's
+    `prefix_from` column (e.g. the matter type), with the Twenty type `types` gives for its
+    source data type; the value is cast by that type (invalid -> left blank, a field issue).
+    Definitions of a type `types` does not name are not migrated (a field issue per value).
+    """
+
+    values: str
+    parent: str
+    parent_key: str = "id"
+    field: str
+    value: str
+    prefix_from: str | None = None
+    definitions: PivotDefinitions
+    types: dict[str, PivotType] = Field(min_length=1)
+    choices: PivotChoices | None = None
+
+
 class ObjectMapping(_Strict):
     name: str
     twenty_object: str
@@ -207,6 +254,7 @@ class ObjectMapping(_Strict):
     relations: dict[str, Relation] = Field(default_factory=dict)
     members: dict[str, MemberRelation] = Field(default_factory=dict)
     targets: dict[str, Relation] = Field(default_factory=dict)
+    pivot: Pivot | None = None  # custom fields whose set comes from the data
 
     @field_validator("twenty_object")
     @classmethod
@@ -227,6 +275,8 @@ class ObjectMapping(_Strict):
     def _keyed(self) -> ObjectMapping:
         if (self.key is None) == (self.dedupe is None):
             raise ValueError(f"object {self.name!r} needs exactly one of `key:` or `dedupe:`")
+        if self.pivot is not None and self.dedupe is not None:
+            raise ValueError(f"object {self.name!r}: `pivot:` needs a `key:` (one record per source row)")
         return self
 
 
@@ -348,11 +398,11 @@ class Mapping(_Strict):
             for field, spec in obj.fields.items():
                 looked_up = [spec.through.object] if spec.through else []
                 looked_up += [spec.custom.options_from.object] if spec.custom and spec.custom.options_from else []
-                for source_object in looked_up:
-                    if source_object not in self.source.objects:
-                        raise ValueError(f"{obj.name}.{field} reads unknown source object {source_object!r}")
-                    if source_object in exported:
-                        raise ValueError(f"{obj.name}.{field} reads {source_object!r}, which is export-only")
+                _check_reads(f"{obj.name}.{field}", looked_up, self.source.objects, exported)
+            if obj.pivot is not None:
+                pivot = obj.pivot
+                read = [pivot.values, pivot.definitions.object] + ([pivot.choices.object] if pivot.choices else [])
+                _check_reads(f"{obj.name}.pivot", read, self.source.objects, exported)
         workflow = self.rebuild.workflow if self.rebuild else None
         if workflow is not None:
             for where, source_object in [("root", workflow.root)] + [
@@ -387,6 +437,14 @@ class Mapping(_Strict):
 
     def object(self, name: str) -> ObjectMapping:
         return next(obj for obj in self.objects if obj.name == name)
+
+
+def _check_reads(where: str, source_objects: list[str], known: dict[str, Any], exported: set[str]) -> None:
+    for source_object in source_objects:
+        if source_object not in known:
+            raise ValueError(f"{where} reads unknown source object {source_object!r}")
+        if source_object in exported:
+            raise ValueError(f"{where} reads {source_object!r}, which is export-only")
 
 
 def enabled(cond: Condition | None, settings: dict[str, Any]) -> bool:

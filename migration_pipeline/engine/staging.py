@@ -8,6 +8,8 @@ related records; the load step turns them into Twenty ids through the ledger, in
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -91,6 +93,8 @@ class Stager:
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._tables: dict[tuple[Any, ...], dict[str, tuple[str | None, ...]]] = {}
         self._indexes: dict[tuple[str, int, int], defaultdict[Any, set[int]]] = {}
+        self._pivots: dict[str, _PivotTable] = {}
+        self._pivot_needs: dict[str, dict[str, CustomFieldNeed]] = defaultdict(dict)
 
     @cached_property
     def entries(self) -> dict[str, ObjectMapping]:
@@ -161,6 +165,7 @@ class Stager:
                 record = {**base, **self._fields(entry, row, key, result.issues)}
                 record.update(self._relations(entry, position, row))
                 record.update(self._members(entry, row))
+                record.update(self._pivoted(entry, row, key, result.issues))
                 self._require_targets(entry, row)
             except InvalidValue as exc:
                 result.quarantined.append({KEY: None, **base, "reason": str(exc)})
@@ -246,6 +251,75 @@ class Stager:
                 email = None
             out[name] = email
             out[member.keep_original_in] = raw
+        return out
+
+    # --- pivoted custom fields (entity-attribute-value tables) ------------------------------
+
+    def _pivot_table(self, entry: ObjectMapping) -> _PivotTable:
+        if entry.name not in self._pivots:
+            pivot = entry.pivot
+            assert pivot is not None
+            defs = pivot.definitions
+            definitions = {
+                key.strip(): row for row in self._source_rows(defs.object)
+                if (key := _cell(row.get(defs.key))) is not None
+                and all(_cell(row.get(c)) == v for c, v in defs.where.items())
+            }
+            values: dict[str, dict[str, str | None]] = defaultdict(dict)  # parent -> field -> value
+            for row in self._source_rows(pivot.values):
+                parent, field_key = _cell(row.get(pivot.parent)), _cell(row.get(pivot.field))
+                if parent is not None and field_key is not None and field_key.strip() in definitions:
+                    values[parent.strip()][field_key.strip()] = _cell(row.get(pivot.value))
+            choices: dict[str, list[str]] = defaultdict(list)
+            for row in self._source_rows(pivot.choices.object) if pivot.choices else ():
+                field_key, label = _cell(row.get(pivot.choices.field)), _cell(row.get(pivot.choices.value))
+                if field_key is not None and label is not None:
+                    choices[field_key.strip()].append(label.strip())
+            self._pivots[entry.name] = _PivotTable(definitions, values, choices)
+        return self._pivots[entry.name]
+
+    def _pivoted(
+        self, entry: ObjectMapping, row: dict[str, Any], key: str, issues: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The record's pivoted custom-field values, cast by each field's data type."""
+        pivot = entry.pivot
+        if pivot is None:
+            return {}
+        table = self._pivot_table(entry)
+        prefix = (_cell(row.get(pivot.prefix_from)) or "") if pivot.prefix_from else ""
+        out: dict[str, Any] = {}
+        for field_key, raw in table.values.get((_cell(row.get(pivot.parent_key)) or "").strip(), {}).items():
+            definition = table.definitions[field_key]
+            source_name = _cell(definition.get(pivot.definitions.name)) or field_key
+            source_type = _cell(definition.get(pivot.definitions.type)) or ""
+            name = pivot_field_name(prefix, source_name)
+            twenty_type = pivot.types.get(source_type)
+            if twenty_type is None:
+                if raw is not None:
+                    issues.append({"object": entry.name, KEY: key, "field": name,
+                                   "reason": f"data type {source_type or '(none)'} of {source_name} is not migrated"})
+                continue
+            need = self._pivot_needs[entry.name].get(name)
+            if need is None:
+                label = _cell(definition.get(pivot.definitions.label)) or source_name
+                spec = CustomField(type=twenty_type, label=f"{prefix}: {label}" if prefix else label,
+                                   description=f"{self.mapping.source.label} {source_type} field {source_name}"
+                                               + (f" of {prefix}" if prefix else ""))
+                need = self._pivot_needs[entry.name][name] = CustomFieldNeed(entry.twenty_object, name, spec)
+                if twenty_type in ("SELECT", "MULTI_SELECT"):
+                    need.options = {option_value(c): c for c in table.choices.get(field_key, [])}
+            transform = PIVOT_TRANSFORMS[twenty_type]
+            try:
+                value = get_transform(transform)((raw,), TransformContext(settings=self.settings))
+            except InvalidValue as exc:
+                issues.append({"object": entry.name, KEY: key, "field": name, "reason": str(exc)})
+                value = None
+            if twenty_type == "CURRENCY":
+                value = value or {}
+                out[f"{name}.amountMicros"] = value.get("amountMicros")
+                out[f"{name}.currencyCode"] = value.get("currencyCode")
+            else:
+                out[name] = value
         return out
 
     # --- relations ---------------------------------------------------------------------------
@@ -469,34 +543,47 @@ class Stager:
     # --- junction records (noteTargets, taskTargets) ----------------------------------------
 
     def _stage_junction(self, junction: str) -> StagedObject:
+        """One junction record per target found. Accounting: a note/task counts one source row
+        per target found (a note on its opportunity and its contact: two), and one excluded row,
+        with the reasons, when none of its targets is found."""
         parents = [e for e in self.entries.values() if e.targets and JUNCTIONS[e.twenty_object][0] == junction]
         records = []
+        excluded = []
+        input_rows: dict[str, int] = {}
         relations: dict[str, str] = {}
         for parent in parents:
             parent_column = JUNCTIONS[parent.twenty_object][1]
             relations[parent_column] = parent.name
             parent_result = self._entry(parent.name)
             source = self._source_rows(parent.from_)
+            name = f"{parent.name}_targets"
+            input_rows[name] = 0
             for position, key in parent_result.row_keys.items():
+                label = self._row_label(parent, position, source[position])
+                found, problems = 0, []
                 for kind, rel in parent.targets.items():
-                    target_key, _ = (
-                        (self._entry(rel.object).row_keys.get(position), None)
+                    target_key, problem = (
+                        (self._entry(rel.object).row_keys.get(position), "not migrated")
                         if rel.same_row
                         else self._match(rel, source[position])
                     )
                     if target_key is None:
+                        problems.append(f"{kind}: {problem}")
                         continue
+                    found += 1
                     column = TARGET_FIELDS[kind]
                     relations[column] = rel.object
                     records.append({
-                        "object": f"{parent.name}_targets", "source_object": parent.from_,
-                        ROW: self._row_label(parent, position, source[position]),
+                        "object": name, "source_object": parent.from_, ROW: label,
                         KEY: f"{key}->{target_key}", ROW_COUNT: 1, parent_column: key, column: target_key,
                     })
-        empty = _frame([], DISPOSITION_COLUMNS)
+                if not found:
+                    excluded.append({"object": name, "source_object": parent.from_, ROW: label, KEY: key,
+                                     "reason": f"no target found ({'; '.join(problems)})"})
+                input_rows[name] += max(found, 1)
         return StagedObject(junction, _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
-                            empty, empty.copy(), _frame([], ISSUE_COLUMNS), [],
-                            {f"{p.name}_targets": len(self._entry(p.name).row_keys) for p in parents})
+                            _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
+                            _frame([], ISSUE_COLUMNS), [], input_rows)
 
     # --- custom fields -----------------------------------------------------------------------
 
@@ -511,6 +598,8 @@ class Stager:
             for name, spec in entry.fields.items():
                 if spec.custom and enabled(spec.enabled_if, self.settings):
                     needs.setdefault(name, CustomFieldNeed(twenty_object, name, spec.custom))
+            for name, need in self._pivot_needs.get(entry.name, {}).items():
+                needs.setdefault(name, need)
             for member in entry.members.values():
                 needs.setdefault(member.keep_original_in, CustomFieldNeed(
                     twenty_object, member.keep_original_in,
@@ -519,7 +608,8 @@ class Stager:
             if need.spec.type in ("SELECT", "MULTI_SELECT"):
                 # Declared options (used or not) keep the source's own labels over title case.
                 seen = _options_seen(records, need.name, entries)
-                need.options = dict(sorted({**seen, **self._options_declared(need.spec)}.items()))
+                declared = {**need.options, **self._options_declared(need.spec)}
+                need.options = dict(sorted({**seen, **declared}.items()))
         return list(needs.values())
 
     def _options_declared(self, spec: CustomField) -> dict[str, str]:
@@ -528,6 +618,33 @@ class Stager:
             return {}
         labels = (_cell(row.get(spec.options_from.column)) for row in self._source_rows(spec.options_from.object))
         return {option_value(label): label.strip() for label in labels if label is not None}
+
+
+# How a pivoted value (text) is cast for each Twenty type (TEXT keeps its line breaks).
+PIVOT_TRANSFORMS: dict[str, str] = {
+    "TEXT": "join_lines", "NUMBER": "number", "CURRENCY": "currency", "DATE": "iso_date",
+    "DATE_TIME": "iso_datetime", "SELECT": "select", "MULTI_SELECT": "tags", "BOOLEAN": "boolean",
+}
+
+
+@dataclass
+class _PivotTable:
+    definitions: dict[str, dict[str, Any]]  # definition key -> its row
+    values: dict[str, dict[str, str | None]]  # parent key -> definition key -> value (last row wins)
+    choices: dict[str, list[str]]  # definition key -> choice labels, in source order
+
+
+def pivot_field_name(prefix: str, name: str) -> str:
+    """A Twenty field name (camelCase ASCII, starting with a letter) for a pivoted field:
+    ("Family Law", "AgreedFee") -> "familyLawAgreedFee"."""
+    words = re.findall(r"[A-Za-z0-9]+", _ascii(f"{prefix} {name}"))
+    camel = "".join(w[0].upper() + w[1:] for w in words)
+    camel = camel[:1].lower() + camel[1:] if camel else "field"
+    return camel if camel[0].isalpha() else f"f{camel}"
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 def import_order(entries: Iterable[ObjectMapping]) -> list[str]:

@@ -349,6 +349,19 @@ def iso_datetime(values: Values, ctx: TransformContext) -> str | None:
     return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+@transform("iso_date")
+def iso_date(values: Values, ctx: TransformContext) -> str | None:
+    """An ISO-8601 date ("2019-08-15"; the date part of a date-time is kept as written) for a
+    Twenty DATE field."""
+    value = _single(values)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10]).isoformat()
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not an ISO-8601 date like 2019-08-15") from None
+
+
 @transform("us_date")
 def us_date(values: Values, ctx: TransformContext) -> str | None:
     """MM/DD/YYYY as an ISO date for a Twenty DATE field."""

@@ -103,10 +103,64 @@ class ActionstepDataCollectionRecordValue(pa.DataFrameModel):
         strict = False
 
 
+
+class ActionstepFileNote(pa.DataFrameModel):
+    """A matter note (`filenotes`); `links.participant` optionally names the contact it is about."""
+
+    id: Series[str] = pa.Field(str_matches=ID, unique=True, description="File note id")
+    text: Series[str] = pa.Field(nullable=True, description="The note")
+    noteTimestamp: Series[str] = pa.Field(nullable=True, str_matches=UTC_OR_DATE, description="When (UTC)")
+    action: Series[str] = pa.Field(alias="links.action", str_matches=ID, description="The matter")
+
+    class Config:
+        strict = False
+
+
+class ActionstepContactNote(pa.DataFrameModel):
+    """A note on a contact (`contactnotes`)."""
+
+    id: Series[str] = pa.Field(str_matches=ID, unique=True, description="Contact note id")
+    text: Series[str] = pa.Field(nullable=True, description="The note")
+    participant: Series[str] = pa.Field(alias="links.participant", str_matches=ID, description="The contact")
+
+    class Config:
+        strict = False
+
+
+class ActionstepTask(pa.DataFrameModel):
+    """A matter task (`tasks`); the assignee is a staff participant."""
+
+    id: Series[str] = pa.Field(str_matches=ID, unique=True, description="Task id")
+    name: Series[str] = pa.Field(description="Task name")
+    status: Series[str] = pa.Field(isin=["Incomplete", "Complete", "Hidden", "Deleted"], description="Task status")
+    dueTimestamp: Series[str] = pa.Field(nullable=True, str_matches=UTC_OR_DATE, description="Due (UTC)")
+    completedTimestamp: Series[str] = pa.Field(nullable=True, str_matches=UTC_OR_DATE, description="Completed (UTC)")
+    action: Series[str] = pa.Field(alias="links.action", str_matches=ID, description="The matter")
+    assignee: Series[str] = pa.Field(alias="links.assignee", nullable=True, str_matches=ID, description="Assignee (participant)")
+
+    class Config:
+        strict = False
+
+
+class ActionstepUser(pa.DataFrameModel):
+    """A staff user (`users`; fields an assumption: not in the published spec)."""
+
+    id: Series[str] = pa.Field(str_matches=ID, unique=True, description="User id")
+    email: Series[str] = pa.Field(nullable=True, description="Login email (the workspace member's)")
+    participant: Series[str] = pa.Field(alias="links.participant", str_matches=ID, description="The staff participant")
+
+    class Config:
+        strict = False
+
+
 SOURCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "actions": ActionstepAction,
     "participants": ActionstepParticipant,
     "action_participants": ActionstepActionParticipant,
     "participant_types": ActionstepParticipantType,
     "matter_values": ActionstepDataCollectionRecordValue,
+    "file_notes": ActionstepFileNote,
+    "contact_notes": ActionstepContactNote,
+    "tasks": ActionstepTask,
+    "users": ActionstepUser,
 }

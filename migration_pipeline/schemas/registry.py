@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from migration_pipeline.schemas import actionstep, actionstep_rebuild, allclients
+from migration_pipeline.schemas import actionstep, actionstep_datacollections, actionstep_rebuild, allclients
 
 SOURCE_SCHEMAS: dict[str, dict[str, type[pa.DataFrameModel]]] = {
     "allclients": allclients.SOURCE_SCHEMAS,
-    "actionstep": {**actionstep.SOURCE_SCHEMAS, **actionstep_rebuild.SOURCE_SCHEMAS},
+    "actionstep": {**actionstep.SOURCE_SCHEMAS, **actionstep_rebuild.SOURCE_SCHEMAS,
+                   **actionstep_datacollections.SOURCE_SCHEMAS},
 }
 
 
