@@ -52,7 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from migration_pipeline.sources.actionstep.generate import ActionstepDataset, generate_dataset
-from migration_pipeline_tests.fakes.loopback import serve_in_thread
+from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure, serve_in_thread
 
 TOKEN_PATH = "/api/oauth/token"
 DEFAULT_API_PREFIX = "/ap-southeast-2/api"
@@ -98,15 +98,6 @@ class RecordedRequest:
 
 
 @dataclass
-class _InjectedFailure:
-    status: int
-    remaining: int
-    path_contains: str | None
-    delay_seconds: float
-    retry_after: str | None
-
-
-@dataclass
 class _Token:
     expires_at: float
     rejected: bool = False
@@ -141,7 +132,7 @@ class FakeActionstep:
         self._lock = threading.RLock()
         self._data = copy.deepcopy(self.dataset.resources)
         self._requests: list[RecordedRequest] = []
-        self._failures: list[_InjectedFailure] = []
+        self._failures = FailurePlan()
         self._tokens: dict[str, _Token] = {}
         self._refresh_tokens = {self.refresh_token}
         self._reject_all = False
@@ -194,7 +185,7 @@ class FakeActionstep:
         with `status` after `delay_seconds` (and a `Retry-After` header if given). A status
         below 400 only delays: the request is then served normally."""
         with self._lock:
-            self._failures.append(_InjectedFailure(status, times, path_contains, delay_seconds, retry_after))
+            self._failures.add(InjectedFailure(status, times, path_contains, delay_seconds, retry_after))
 
     def clear_failures(self) -> None:
         """Drop injected failures still pending (the server recovers)."""
@@ -242,7 +233,7 @@ class FakeActionstep:
     async def _answer(self, request: Request, handler: Callable[[Request, RecordedRequest], Response]) -> Response:
         record = await self._record(request)
         target = f"{record.path}?{request.url.query}" if request.url.query else record.path
-        failure = self._take_failure(target)
+        failure = self._failures.take(target)
         try:
             if failure is not None:
                 await asyncio.sleep(failure.delay_seconds)
@@ -260,16 +251,6 @@ class FakeActionstep:
             response = JSONResponse(_error_body(500, "1500", "FakeActionstep bug", repr(error)), status_code=500)
         record.status = response.status_code
         return response
-
-    def _take_failure(self, target: str) -> _InjectedFailure | None:
-        with self._lock:
-            for failure in self._failures:
-                if failure.path_contains is None or failure.path_contains in target:
-                    failure.remaining -= 1
-                    if failure.remaining <= 0:
-                        self._failures.remove(failure)
-                    return failure
-        return None
 
     async def _unknown(self, request: Request) -> Response:
         def answer(_: Request, record: RecordedRequest) -> Response:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
@@ -32,3 +33,40 @@ def serve_in_thread(app: Starlette, name: str) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@dataclass
+class InjectedFailure:
+    """One failure a test asked a fake to answer with, for the next `remaining` matching requests."""
+
+    status: int
+    remaining: int
+    path_contains: str | None
+    delay_seconds: float = 0.0
+    retry_after: str | None = None
+
+
+class FailurePlan:
+    """The failures a fake still has to inject, taken in order by matching requests (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: list[InjectedFailure] = []
+
+    def add(self, failure: InjectedFailure) -> None:
+        with self._lock:
+            self._failures.append(failure)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def take(self, target: str) -> InjectedFailure | None:
+        with self._lock:
+            for failure in self._failures:
+                if failure.path_contains is None or failure.path_contains in target:
+                    failure.remaining -= 1
+                    if failure.remaining <= 0:
+                        self._failures.remove(failure)
+                    return failure
+        return None

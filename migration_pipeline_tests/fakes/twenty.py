@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from migration_pipeline_tests.fakes.loopback import serve_in_thread
+from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure, serve_in_thread
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
 from migration_pipeline_tests.fakes.twenty_store import Workspace
@@ -52,14 +52,6 @@ class RecordedRequest:
     query: dict[str, str]
     json: Any
     status: int = 0  # set once the answer is decided
-
-
-@dataclass
-class _InjectedFailure:
-    status: int
-    remaining: int
-    path_contains: str | None
-    delay_seconds: float
 
 
 class _TokenBucket:
@@ -114,7 +106,7 @@ class FakeTwenty:
         self._clock = clock
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
-        self._failures: list[_InjectedFailure] = []
+        self._failures = FailurePlan()
         self._rate_limit = (rate_limit_per_minute, short_limit_per_second)
         self._buckets = _buckets(rate_limit_per_minute, short_limit_per_second, clock)
         self._workspace = self._new_workspace()
@@ -163,7 +155,7 @@ class FakeTwenty:
         """Answer the next `times` requests whose path (with query) contains `path_contains` with `status`
         after `delay_seconds`. A status below 400 only delays: the request is then served normally."""
         with self._lock:
-            self._failures.append(_InjectedFailure(status, times, path_contains, delay_seconds))
+            self._failures.add(InjectedFailure(status, times, path_contains, delay_seconds))
 
     def clear_failures(self) -> None:
         """Drop injected failures still pending (the server recovers)."""
@@ -217,7 +209,7 @@ class FakeTwenty:
 
     async def _answer(self, request: Request, body: bytes, record: RecordedRequest) -> Response:
         target = f"{record.path}?{request.url.query}" if request.url.query else record.path
-        failure = self._take_failure(target)
+        failure = self._failures.take(target)
         if failure is not None:
             await asyncio.sleep(failure.delay_seconds)
             if failure.status >= 400:
@@ -235,16 +227,6 @@ class FakeTwenty:
             if record.path.startswith("/rest/") and not record.path.startswith("/rest/metadata"):
                 self._throttle()
             return TwentyRoutes(self._workspace, self.max_upload_bytes).dispatch(call)
-
-    def _take_failure(self, target: str) -> _InjectedFailure | None:
-        with self._lock:
-            for failure in self._failures:
-                if failure.path_contains is None or failure.path_contains in target:
-                    failure.remaining -= 1
-                    if failure.remaining <= 0:
-                        self._failures.remove(failure)
-                    return failure
-        return None
 
     def _authenticate(self, header: str | None) -> None:
         scheme, _, token = (header or "").partition(" ")
