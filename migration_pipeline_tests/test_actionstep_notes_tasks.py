@@ -38,7 +38,6 @@ def test_notes_and_tasks_land_on_their_opportunities(migrate, fake_twenty, fake_
     with_email = [u for u in users if u["email"]]
     assert len(with_email) < len(users)  # a staff user without email is planted
     # Every staff user with an email is a workspace member, except one: resolved by email.
-    not_member = str(with_email[0]["links"]["participant"])
     member_id = {str(u["links"]["participant"]): fake_twenty.add_workspace_member(u["email"])
                  for u in with_email[1:]}
     fallback = next(m["id"] for m in fake_twenty.records("workspaceMembers") if m["userEmail"] == ADMIN_EMAIL)

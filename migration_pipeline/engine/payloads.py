@@ -3,13 +3,15 @@ replaced by Twenty ids (looked up in bulk, never one request per record)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from migration_pipeline.engine.staging import KEY, ROW, ROW_COUNT
+from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
+from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.staging import KEY, ROW, ROW_COUNT, StagedObject
 
 META_COLUMNS = {KEY, ROW, ROW_COUNT, "source_object", "object"}
 
@@ -85,3 +87,22 @@ def build_payloads(
             flat[column] = member
         batch.records.append((key, nest(flat)))
     return batch
+
+
+class TwentyIds(Protocol):
+    def twenty_ids(self, object: str, source_keys: Sequence[str]) -> dict[str, str]: ...
+
+
+def staged_payloads(
+    staged: StagedObject, mapping: Mapping, ids: TwentyIds, member_ids: dict[str, str], fallback_email: str
+) -> PayloadBatch:
+    """The payloads of a staged object, built the one way loads and verifications share:
+    relation keys become Twenty ids through the ledger, owners become workspace members by
+    email, else the fallback member (`fallback_email`, if it is a member)."""
+    by_name = {obj.name: obj for obj in mapping.objects}
+
+    def resolve(target: str, keys: Iterable[str]) -> dict[str, str]:
+        return ids.twenty_ids(TWENTY_OBJECTS[by_name[target].twenty_object].plural, list(keys))
+
+    fallback = member_ids.get(fallback_email.lower()) if fallback_email else None
+    return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback)

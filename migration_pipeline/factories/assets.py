@@ -18,7 +18,7 @@ from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TWENTY_OBJ
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
-from migration_pipeline.engine.payloads import build_payloads
+from migration_pipeline.engine.payloads import staged_payloads
 from migration_pipeline.engine.sampling import sample_extracts
 from migration_pipeline.engine.schema_needs import schema_spec
 from migration_pipeline.engine.staging import Stager, StagedObject, import_order
@@ -240,19 +240,10 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        by_name = {obj.name: obj for obj in mapping.objects}
         with context.resources.ledger.open() as ledger, writer.client() as client:
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
-            members = {m.get("userEmail", "").lower(): m["id"] for m in client.workspace_members()} if staged.members else {}
-            fallback = members.get(settings.fallback_owner_email.lower()) if settings.fallback_owner_email else None
-            batch = build_payloads(
-                staged.records,
-                staged.relations,
-                staged.members,
-                lambda target, keys: ledger.twenty_ids(TWENTY_OBJECTS[by_name[target].twenty_object].plural, list(keys)),
-                members,
-                fallback,
-            )
+            members = client.workspace_member_ids() if staged.members else {}
+            batch = staged_payloads(staged, mapping, ledger, members, settings.fallback_owner_email)
             outcome = load_object(
                 client,
                 ledger,

@@ -15,10 +15,9 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from migration_pipeline.destinations.twenty.client import TwentyClient
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping
-from migration_pipeline.engine.payloads import build_payloads
+from migration_pipeline.engine.payloads import staged_payloads
 from migration_pipeline.engine.staging import StagedObject
 from migration_pipeline.factories.assets import key, staged_objects
 from migration_pipeline.ledger.ledger import SUCCESSFUL, Ledger
@@ -93,19 +92,10 @@ def _payload_builder(
     staged: Iterable[StagedObject],
 ) -> PayloadBuilder:
     """Rebuilds payloads the way the load asset does: relations and owners resolved to ids."""
-    by_name = {obj.name: obj for obj in mapping.objects}
-    needs_members = any(s.members for s in staged)
-    members = {m.get("userEmail", "").lower(): m["id"] for m in client.workspace_members()} if needs_members else {}
-    fallback = members.get(settings.fallback_owner_email.lower()) if settings.fallback_owner_email else None
-
-    def resolve(target: str, keys: Iterable[str]) -> dict[str, str]:
-        return ledger.twenty_ids(TWENTY_OBJECTS[by_name[target].twenty_object].plural, list(keys))
+    members = client.workspace_member_ids() if any(s.members for s in staged) else {}
 
     def intended(staged_object: StagedObject) -> list[tuple[str, dict[str, Any]]]:
-        batch = build_payloads(
-            staged_object.records, staged_object.relations, staged_object.members, resolve, members, fallback
-        )
-        return batch.records
+        return staged_payloads(staged_object, mapping, ledger, members, settings.fallback_owner_email).records
 
     return intended
 

@@ -239,6 +239,10 @@ class TwentyClient:
     def workspace_members(self) -> list[dict[str, Any]]:
         return list(self.list_records("workspaceMembers"))
 
+    def workspace_member_ids(self) -> dict[str, str]:
+        """Workspace member id by lower-cased email: how owners are resolved."""
+        return {m.get("userEmail", "").lower(): m["id"] for m in self.workspace_members()}
+
     # -- metadata (not throttled by Twenty, still retried) --------------------------------
 
     def metadata_objects(self) -> list[dict[str, Any]]:
