@@ -126,6 +126,27 @@ def test_notes_and_tasks_land_on_their_opportunities(migrate, fake_twenty, fake_
             assert listed["email"] == (email_of[assignee] or "").lower()
             seen_assignees["not_member" if email_of[assignee] else "no_email"] += 1
     assert all(seen_assignees.values()), seen_assignees  # each case occurs in the dataset
+
+    # Staff users as owners: each matter's responsible staff member (assignedTo) owns its
+    # opportunity when their email is a workspace member; otherwise the fallback owns it,
+    # the staff participant id is kept and the matter is listed.
+    unresolved_owners = {r["source_key"]: r for r in run.report("unresolved_owners.csv").to_dict("records")
+                         if r["object"] == "opportunity"}
+    owners = {"member": 0, "fallback": 0}
+    for raw in fake_actionstep.records("actions"):
+        i = str(raw["id"])
+        if i not in source["migrated"]:
+            continue
+        opportunity, staff = opportunities[i], str(raw["links"]["assignedTo"])
+        assert opportunity["sourceOwner"] == f"links.assignedTo={staff}"
+        if staff in member_id:
+            assert opportunity["ownerId"] == member_id[staff] and f"opportunities:{i}" not in unresolved_owners
+            owners["member"] += 1
+        else:
+            assert opportunity["ownerId"] == fallback
+            assert unresolved_owners[f"opportunities:{i}"]["email"] == (email_of[staff] or "").lower()
+            owners["fallback"] += 1
+    assert all(owners.values()), owners
     assert {raw["status"] for raw in raw_tasks} >= {"Incomplete", "Complete", "Hidden", "Deleted"}
 
     # Every source row accounted for: loaded + quarantined + excluded.
