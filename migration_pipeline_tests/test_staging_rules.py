@@ -132,3 +132,13 @@ def test_matches_only_consider_rows_of_the_targets_kind() -> None:
     # Person 4 is named "Acme Pty Ltd" too, but is not a company: the employer match stays unique.
     people = _records(_stager().stage("person"))
     assert people["people:3"]["companyId"] == "companies:1"
+
+
+def test_find_cycles_reports_each_circular_chain_once_without_the_records_leading_into_it() -> None:
+    from migration_pipeline.engine.cycles import describe, find_cycles
+
+    parent_of = {"a": "b", "b": "c", "c": "a", "tail": "a", "x": "y", "self": "self", "top": "root"}
+    cycles = find_cycles(parent_of)
+    assert cycles == [["a", "b", "c"], ["self"]]
+    assert describe(cycles[0]) == "a -> b -> c -> a"
+    assert find_cycles({"child": "parent", "parent": "grandparent"}) == []

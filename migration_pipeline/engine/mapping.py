@@ -127,11 +127,15 @@ class FieldMapping(ValueSpec):
 
 
 class Match(_Strict):
-    """One way to find the related source row: compare our columns with the target's columns."""
+    """One way to find the related source row: compare our columns with the target's columns.
+
+    `through` first replaces our value by a column of a lookup table (e.g. the parent's id in a
+    table of relationships between contacts)."""
 
     from_: Columns = Field(alias="from")
     to: Columns
     transform: str = "text"
+    through: Through | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -140,6 +144,14 @@ class Match(_Strict):
     @property
     def target_columns(self) -> tuple[str, ...]:
         return as_columns(self.to)
+
+
+class RelationField(_Strict):
+    """The custom relation field a relation needs; records of the object itself (a parent
+    company) are linked after they are all loaded, and circular chains are left unlinked."""
+
+    label: str
+    description: str = ""
 
 
 class Relation(_Strict):
@@ -154,6 +166,9 @@ class Relation(_Strict):
     same_row: bool = False
     match: list[Match] = Field(default_factory=list)
     on_unresolved: Literal["hold", "null"] = "null"
+    # A relation Twenty does not have (a company's parent company): created as a custom
+    # MANY_TO_ONE relation field before the load.
+    custom: RelationField | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> Relation:
@@ -395,6 +410,11 @@ class Mapping(_Strict):
             for field, rel in {**obj.relations, **obj.targets}.items():
                 if rel.object not in names:
                     raise ValueError(f"{obj.name}.{field} relates to unknown object {rel.object!r}")
+                through = [m.through.object for m in rel.match if m.through]
+                _check_reads(f"{obj.name}.{field}", through, self.source.objects, exported)
+            for field, rel in obj.relations.items():
+                if not field.endswith("Id") and rel.custom is not None:
+                    raise ValueError(f"{obj.name}.{field}: a custom relation's column is <field name>Id")
             for field, spec in obj.fields.items():
                 looked_up = [spec.through.object] if spec.through else []
                 looked_up += [spec.custom.options_from.object] if spec.custom and spec.custom.options_from else []

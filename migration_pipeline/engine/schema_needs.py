@@ -19,6 +19,16 @@ def schema_spec(staged: list[StagedObject]) -> SchemaSpec:
                 is_unique=need.spec.unique,
                 options=tuple(SelectOption(value=v, label=label) for v, label in need.options.items()),
             )
+        for column, (target, relation) in obj.custom_relations.items():
+            name = column.removesuffix("Id")
+            fields[(obj.twenty_object, name)] = FieldSpec(
+                object=obj.twenty_object,
+                name=name,
+                label=relation.label,
+                type="RELATION",
+                description=relation.description,
+                relation_target=target,
+            )
         for column in obj.members:
             name = column.removesuffix("Id")
             fields[(obj.twenty_object, name)] = FieldSpec(

@@ -19,12 +19,15 @@ from typing import Any
 import pandas as pd
 
 from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.engine.cycles import describe, find_cycles
 from migration_pipeline.engine.mapping import (
     CustomField,
     FieldMapping,
     Mapping,
     ObjectMapping,
     Relation,
+    RelationField,
+    Through,
     ValueSpec,
     enabled,
     unmet,
@@ -65,6 +68,9 @@ class StagedObject:
     field_issues: pd.DataFrame
     custom_fields: list[CustomFieldNeed]
     input_rows: dict[str, int]  # mapped object -> source rows it considered
+    cycles: list[list[str]] = field(default_factory=list)  # source keys of each circular chain left unlinked
+    # payload column -> (Twenty object it points at, the custom relation field to create)
+    custom_relations: dict[str, tuple[str, RelationField]] = field(default_factory=dict)
 
     @property
     def plural(self) -> str:
@@ -80,6 +86,7 @@ class _EntryResult:
     row_keys: dict[int, str]  # source row position -> key of the record built from it
     row_problems: dict[int, str]  # source row position -> why no record was built from it
     input_rows: int
+    cycles: list[list[str]] = field(default_factory=list)  # circular chains of a relation to itself
 
 
 class Stager:
@@ -120,6 +127,9 @@ class Stager:
             field_issues=_frame([i for r in results.values() for i in r.issues], ISSUE_COLUMNS),
             custom_fields=self._custom_fields(entries, records),
             input_rows={name: res.input_rows for name, res in results.items()},
+            cycles=[c for res in results.values() for c in res.cycles],
+            custom_relations={col: (self.entries[rel.object].twenty_object, rel.custom)
+                              for e in entries for col, rel in e.relations.items() if rel.custom is not None},
         )
 
     def staged_objects(self) -> list[str]:
@@ -174,6 +184,7 @@ class Stager:
             result.records.append(record)
             result.row_keys[position] = key
         self._quarantine_duplicate_unique_values(entry, result)
+        self._link_within(entry, result)
         return result
 
     def _key(self, entry: ObjectMapping, row: dict[str, Any], occurrences: Counter[str]) -> str:
@@ -194,23 +205,19 @@ class Stager:
     def _value(self, spec: ValueSpec, row: dict[str, Any]) -> Any:
         values = tuple(_cell(row.get(c)) for c in spec.columns)
         if spec.through is not None:
-            values = self._through(spec, values[0])
+            values = self._through(spec.through, values[0])
         ctx = TransformContext(settings=self.settings, args=spec.args)
         return get_transform(spec.transform)(values, ctx)
 
-    def _through(self, spec: ValueSpec, value: str | None) -> tuple[str | None, ...]:
+    def _through(self, through: Through, value: str | None) -> tuple[str | None, ...]:
         """The looked-up value(s): one, or with `many: all` every distinct one (possibly none)."""
-        through = spec.through
-        assert through is not None
-        table = self._lookup_table(spec)
+        table = self._lookup_table(through)
         wanted = (value or "").strip()
         if wanted in through.first_row_for and table:
             return next(iter(table.values()))
         return table.get(wanted, () if through.many == "all" else (None,))
 
-    def _lookup_table(self, spec: ValueSpec) -> dict[str, tuple[str | None, ...]]:
-        through = spec.through
-        assert through is not None
+    def _lookup_table(self, through: Through) -> dict[str, tuple[str | None, ...]]:
         cache_key = (through.object, through.key, through.value, tuple(sorted(through.where.items())), through.many)
         if cache_key not in self._tables:
             found: dict[str, list[str | None]] = defaultdict(list)
@@ -328,7 +335,35 @@ class Stager:
         return {
             column: self._resolve(entry, rel, column, position, row)
             for column, rel in entry.relations.items()
+            if rel.object != entry.name
         }
+
+    def _link_within(self, entry: ObjectMapping, result: _EntryResult) -> None:
+        """Relations of an object to itself (a company's parent company), once every record of
+        it is staged; a record pointing at itself or on a circular chain is left unlinked, with
+        the chain in its field issues, so the cycle is reported before anything is loaded."""
+        own = {column: rel for column, rel in entry.relations.items() if rel.object == entry.name}
+        if not own:
+            return
+        self._results[entry.name] = result  # _match looks the targets up among these records
+        rows = self._source_rows(entry.from_)
+        by_key = {record[KEY]: record for record in result.records}
+        for column, rel in own.items():
+            parent_of: dict[str, str] = {}
+            for position, key in result.row_keys.items():
+                parent, _ = self._match(rel, rows[position])
+                by_key[key][column] = None
+                if parent is not None:
+                    parent_of[key] = parent
+            for cycle in find_cycles(parent_of):
+                chain = describe(cycle)
+                result.cycles.append(cycle)
+                for key in cycle:
+                    del parent_of[key]
+                    result.issues.append({"object": entry.name, KEY: key, "field": column, "reason":
+                                          f"circular reference {chain}: left unlinked, set it in Twenty by hand"})
+            for key, parent in parent_of.items():
+                by_key[key][column] = parent
 
     def _resolve(
         self, entry: ObjectMapping, rel: Relation, column: str, position: int, row: dict[str, Any]
@@ -360,8 +395,11 @@ class Stager:
         tried: list[str] = []
         for index, match in enumerate(rel.match):
             ctx = TransformContext(settings=self.settings)
+            values = tuple(_cell(row.get(c)) for c in match.columns)
+            if match.through is not None:
+                values = self._through(match.through, values[0])
             try:
-                wanted = get_transform(match.transform)(tuple(_cell(row.get(c)) for c in match.columns), ctx)
+                wanted = get_transform(match.transform)(values, ctx)
             except InvalidValue:
                 wanted = None
             if wanted is None:

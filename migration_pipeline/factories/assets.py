@@ -12,15 +12,17 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import pandas as pd
 
-from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
+from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TWENTY_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.engine.cycles import describe
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
-from migration_pipeline.engine.payloads import staged_payloads
+from migration_pipeline.engine.payloads import PayloadBatch, staged_payloads
 from migration_pipeline.engine.sampling import sample_extracts
 from migration_pipeline.engine.schema_needs import schema_spec
+from migration_pipeline.engine.self_links import self_link_columns, split_self_links, without_keys
 from migration_pipeline.engine.staging import Stager, StagedObject, import_order
 from migration_pipeline.factories.checks import schema_check_result, validate
 from migration_pipeline.lifecycle.delta import report_deleted_in_source
@@ -121,13 +123,21 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     asset_key = key(slug, "stage", twenty_object)
     schema = stage_schema(twenty_object)
     ins = {name: dg.AssetIn(key=key(slug, "extract", name)) for name in mapping.migrated_source_objects}
+    checks = [dg.AssetCheckSpec("schema", asset=asset_key, blocking=True, description=schema.__doc__)]
+    links_within = any(rel.object == obj.name for obj in mapping.objects if obj.twenty_object == twenty_object
+                       for rel in obj.relations.values())
+    if links_within:
+        checks.append(dg.AssetCheckSpec(
+            "no_circular_references", asset=asset_key,
+            description="No record is its own ancestor through a relation to its own object (a parent "
+            "company chain A -> B -> A); the records of such a chain are loaded unlinked and listed"))
 
     @dg.asset(
         key=asset_key,
         ins=ins,
         description=f"{TWENTY_OBJECTS[twenty_object].label} in Twenty's shape, invalid rows quarantined",
         required_resource_keys={"migration_settings"},
-        check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, blocking=True, description=schema.__doc__)],
+        check_specs=checks,
         kinds={"pandas"},
         **_common(mapping),
     )
@@ -147,6 +157,14 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
             quarantined=len(staged.quarantined),
             max_quarantine_ratio=mapping.defaults.max_quarantine_ratio,
         )
+        if links_within:
+            yield dg.AssetCheckResult(
+                check_name="no_circular_references",
+                passed=not staged.cycles,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"cycles": len(staged.cycles),
+                          "chains": dg.MetadataValue.json([describe(c) for c in staged.cycles[:50]])},
+            )
 
     return _stage
 
@@ -243,21 +261,33 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         with context.resources.ledger.open() as ledger, writer.client() as client:
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             members = client.workspace_member_ids() if staged.members else {}
-            batch = staged_payloads(staged, mapping, ledger, members, settings.fallback_owner_email)
-            outcome = load_object(
-                client,
-                ledger,
-                run_key,
-                staged.plural,
-                [LoadRecord(k, p) for k, p in batch.records],
-                external_key_field=None if is_junction else mapping.defaults.external_key_field,
-                natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
-                identity_fields=tuple(staged.relations) if is_junction else (),
-                batch_size=writer.batch_size,
-                log=context.log.info,
-            )
+
+            def load(part: StagedObject) -> tuple[PayloadBatch, LoadOutcome]:
+                batch = staged_payloads(part, mapping, ledger, members, settings.fallback_owner_email)
+                return batch, load_object(
+                    client,
+                    ledger,
+                    run_key,
+                    staged.plural,
+                    [LoadRecord(k, p) for k, p in batch.records],
+                    external_key_field=None if is_junction else mapping.defaults.external_key_field,
+                    natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                    identity_fields=tuple(staged.relations) if is_junction else (),
+                    batch_size=writer.batch_size,
+                    log=context.log.info,
+                )
+
+            first, later = split_self_links(staged, self_link_columns(staged, mapping), ledger)
+            batch, outcome = load(first)
+            links: dict[str, Any] = {}
+            if later is not None:  # records linked to others of this object, once all are in Twenty
+                refused = {k for k, _ in batch.rejected} | {k for k, _ in outcome.rejected}
+                link_batch, linked = load(without_keys(later, refused))
+                links = {"linked_after_load": linked.updated, "links_refused": len(link_batch.rejected) + len(linked.rejected)}
+                for source_key, reason in [*link_batch.rejected, *linked.rejected]:
+                    context.log.warning(f"{source_key}: not linked: {reason}")
         summary = LoadSummary.of(staged, outcome, batch)
-        yield dg.Output(summary, metadata=summary.as_metadata())
+        yield dg.Output(summary, metadata={**summary.as_metadata(), **links})
         yield dg.AssetCheckResult(
             check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
         )

@@ -153,6 +153,19 @@ class ActionstepUser(pa.DataFrameModel):
         strict = False
 
 
+class ActionstepContactRelationship(pa.DataFrameModel):
+    """A relationship between two contacts (`contactrelationships`: Parent Company, Employer,
+    ...); its id is `<relationship>-<fromContact>-<toContact>`."""
+
+    id: Series[str] = pa.Field(unique=True, description="Relationship id (relationship, from and to contact)")
+    relationship: Series[str] = pa.Field(description="The relationship's name, e.g. Parent Company")
+    from_contact: Series[str] = pa.Field(alias="links.fromContact", str_matches=ID, description="From this contact")
+    to_contact: Series[str] = pa.Field(alias="links.toContact", str_matches=ID, description="To this contact")
+
+    class Config:
+        strict = False
+
+
 SOURCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "actions": ActionstepAction,
     "participants": ActionstepParticipant,
@@ -163,4 +176,5 @@ SOURCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "contact_notes": ActionstepContactNote,
     "tasks": ActionstepTask,
     "users": ActionstepUser,
+    "contact_relationships": ActionstepContactRelationship,
 }

@@ -332,6 +332,12 @@ def _build_contacts(b: _Builder, people: int, companies: int, first_id: int) -> 
         b.add("contactrelationships", {"id": f"Parent Company-{child}-{parent}", "relationship": "Parent Company",
                                        "links": {"fromContact": b.link(child), "toContact": b.link(parent)}})
     b.summary.circular_parent_chain = chain
+    # Ordinary parents beside it: a small group (two subsidiaries, one of them with its own).
+    # Plain int links, drawn from no random source, so the rest of the dataset is unchanged.
+    group = company_ids[3:7]
+    for child, parent in zip(group[1:], (group[0], group[0], group[2])):
+        b.add("contactrelationships", {"id": f"Parent Company-{child}-{parent}", "relationship": "Parent Company",
+                                       "links": {"fromContact": child, "toContact": parent}})
     for pid in person_ids[::9]:
         employer_id = b.rng.choice(company_ids)
         b.add("contactrelationships", {"id": f"Employer-{pid}-{employer_id}", "relationship": "Employer",
