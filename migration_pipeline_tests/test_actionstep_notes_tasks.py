@@ -35,6 +35,7 @@ def test_notes_and_tasks_land_on_their_opportunities(migrate, fake_twenty, fake_
     source = _source(fake_actionstep)
     users = fake_actionstep.records("users")
     email_of = {str(u["links"]["participant"]): u["email"] for u in users}  # staff participant -> email
+    user_of = {str(u["links"]["participant"]): str(u["id"]) for u in users}  # staff participant -> user id
     with_email = [u for u in users if u["email"]]
     assert len(with_email) < len(users)  # a staff user without email is planted
     # Every staff user with an email is a workspace member, except one: resolved by email.
@@ -115,14 +116,14 @@ def test_notes_and_tasks_land_on_their_opportunities(migrate, fake_twenty, fake_
             assert task["completedAt"] is None
         assert task_targets[task["id"]] == {("opportunity", opportunities[action]["id"])}
         assignee = str(raw["links"]["assignee"])
-        assert task["sourceAssignee"] == f"links.assignee={assignee}"
+        assert task["sourceAssignee"] == f"links.assignee={assignee}, users.id={user_of[assignee]}"
         if assignee in member_id:
             assert task["assigneeId"] == member_id[assignee] and f"tasks:{i}" not in unresolved
             seen_assignees["member"] += 1
         else:
             assert task["assigneeId"] == fallback
             listed = unresolved[f"tasks:{i}"]
-            assert listed["owner"] == f"links.assignee={assignee}"
+            assert listed["owner"] == task["sourceAssignee"]  # the staff user's id kept
             assert listed["email"] == (email_of[assignee] or "").lower()
             seen_assignees["not_member" if email_of[assignee] else "no_email"] += 1
     assert all(seen_assignees.values()), seen_assignees  # each case occurs in the dataset
@@ -138,7 +139,7 @@ def test_notes_and_tasks_land_on_their_opportunities(migrate, fake_twenty, fake_
         if i not in source["migrated"]:
             continue
         opportunity, staff = opportunities[i], str(raw["links"]["assignedTo"])
-        assert opportunity["sourceOwner"] == f"links.assignedTo={staff}"
+        assert opportunity["sourceOwner"] == f"links.assignedTo={staff}, users.id={user_of[staff]}"
         if staff in member_id:
             assert opportunity["ownerId"] == member_id[staff] and f"opportunities:{i}" not in unresolved_owners
             owners["member"] += 1

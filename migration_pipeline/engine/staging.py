@@ -252,6 +252,12 @@ class Stager:
         out: dict[str, Any] = {}
         for name, member in entry.members.items():
             raw = ", ".join(f"{c}={_cell(row.get(c)) or ''}" for c in member.email.columns)
+            through = member.email.through
+            key_column = self.mapping.source.objects[through.object].key if through else None
+            if through is not None and key_column and key_column != through.key:  # and that row's id (a user id)
+                (looked_up, *_) = self._through(through.model_copy(update={"value": key_column, "many": "last"}),
+                                                _cell(row.get(member.email.columns[0]))) or (None,)
+                raw += f", {through.object}.{key_column}={looked_up or ''}"
             try:
                 email = self._value(member.email, row)
             except InvalidValue:
