@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
@@ -56,10 +55,6 @@ def _attachments_by_note(fake_twenty: Any) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def _report(run: Any, name: str) -> pd.DataFrame:
-    return run.report(name)
-
-
 def test_every_document_is_a_note_on_its_opportunity_with_its_file_attached(
     migrate, fake_twenty, fake_actionstep: FakeActionstep, documents: dict[str, Any]
 ) -> None:
@@ -100,7 +95,7 @@ def test_every_document_is_a_note_on_its_opportunity_with_its_file_attached(
         assert parts == [str(n) for n in range(1, math.ceil(document["fileSize"] / PART_BYTES) + 1)]
         assert "File not attached" not in note["bodyV2"]["markdown"]
 
-    listed = _report(run, "files_not_attached.csv").set_index("source_row")
+    listed = run.report("files_not_attached.csv").set_index("source_row")
     for document in documents["too_large"]:
         note = notes[f"documents:{document['id']}"]
         reason = (f"file {document['name']}.pdf is 25.0 MB, over Twenty's 10.0 MB upload limit: "
@@ -181,7 +176,7 @@ def test_files_the_source_or_twenty_refuse_are_held_and_their_notes_still_migrat
     refused = [d for d in documents["attachable"] if d["fileSize"] > big["fileSize"] - 1]
     for document in (gone, *refused):
         assert notes[f"documents:{document['id']}"]["id"] not in attachments
-    listed = _report(run, "files_not_attached.csv").set_index("source_row")
+    listed = run.report("files_not_attached.csv").set_index("source_row")
     assert "file not downloaded from the source: Actionstep rejected GET files/" in listed.loc[str(gone["id"]), "reason"]
     assert "HTTP 404" in listed.loc[str(gone["id"]), "reason"]
     for document in refused:
