@@ -400,8 +400,9 @@ class SourceSpec(_Strict):
 
 
 # Twenty's upload limit: `settings.storage.maxFileSize: '10MB'` (bytes('10MB') = 10 MiB) in
-# twenty-server src/engine/constants/settings/index.ts, applied to GraphQL multipart uploads in
-# src/main.ts. A code constant, not an environment variable: a server can differ only if rebuilt.
+# twenty-server src/engine/constants/settings/index.ts, passed to graphqlUploadExpress in
+# src/main.ts (newer versions: `maxMultipartFileSize`). A code constant, not an environment
+# variable: a server differs only if rebuilt; set `max_upload_bytes` in a mapping's defaults then.
 TWENTY_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
