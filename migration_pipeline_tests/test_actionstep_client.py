@@ -18,6 +18,7 @@ import dagster as dg
 import httpx
 import pytest
 
+from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import OffsetPaginator, PageInfo, PageNumberPaginator
 from migration_pipeline.engine.retry import RetriesExhausted, RetryPolicy
 from migration_pipeline.sources.actionstep.client import (
@@ -35,7 +36,7 @@ from migration_pipeline.sources.actionstep.client import (
     rest_base,
 )
 from migration_pipeline.sources.actionstep.generate import generate_dataset
-from migration_pipeline_tests.fakes.actionstep import FakeActionstep, serve_fake_actionstep
+from migration_pipeline_tests.fakes.actionstep import FakeActionstep, document_content, serve_fake_actionstep
 
 UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 CALENDAR_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -475,6 +476,59 @@ def test_the_dagster_resource_reads_credentials_from_the_environment(
     assert len(types) == 6 and fake.token_requests()[0].form["client_secret"] == fake.client_secret
     assert fake.client_secret not in shown and fake.refresh_token not in shown and fake.client_id not in shown
     assert list(tmp_path.iterdir())  # pages were checkpointed in the configured folder
+
+
+# ---- document files -------------------------------------------------------------------------
+
+
+def _document(fake: FakeActionstep, *, larger_than: int = 0) -> dict[str, Any]:
+    return next(d for d in fake.records("actiondocuments") if larger_than < d["fileSize"] < 25 * 1024 * 1024)
+
+
+def test_a_document_is_downloaded_part_by_part_and_is_exactly_its_file_size(fake: FakeActionstep) -> None:
+    fake.file_part_bytes = 50_000
+    document = _document(fake, larger_than=120_000)  # three parts or more
+    with make_client(fake, file_part_bytes=50_000) as client:
+        content = client.download_file(document["file"], document["fileSize"])
+
+    assert len(content) == document["fileSize"] and content == document_content(document)
+    parts = fake.file_requests(document["file"])
+    assert [r.query["part_number"] for r in parts] == [str(n) for n in range(1, -(-document["fileSize"] // 50_000) + 1)]
+    assert all(r.status == 200 and r.headers["authorization"].startswith("Bearer ") for r in parts)
+
+
+def test_without_a_declared_size_parts_are_read_until_a_short_one(fake: FakeActionstep) -> None:
+    fake.file_part_bytes = 50_000
+    document = _document(fake, larger_than=120_000)
+    with make_client(fake, file_part_bytes=50_000) as client:
+        assert client.download_file(document["file"], None) == document_content(document)
+
+
+def test_a_file_download_retries_server_errors_and_refreshes_an_expired_token(fake: FakeActionstep) -> None:
+    fake.file_part_bytes = 50_000
+    document = _document(fake, larger_than=60_000)
+    with make_client(fake, file_part_bytes=50_000) as client:
+        list(client.extract("participanttypes"))  # a token is in use
+        fake.expire_access_tokens()
+        fake.fail_next(503, times=2, path_contains="part_number=2")
+        content = client.download_file(document["file"], document["fileSize"])
+
+    assert content == document_content(document)
+    assert [(r.query["part_number"], r.status) for r in fake.file_requests(document["file"])][:5] == [
+        ("1", 401), ("1", 200), ("2", 503), ("2", 503), ("2", 200)]
+    assert len(fake.token_requests()) == 2
+
+
+def test_a_missing_file_or_a_size_mismatch_is_unavailable_not_a_crash(fake: FakeActionstep) -> None:
+    document = _document(fake)
+    with make_client(fake) as client:
+        with pytest.raises(FileUnavailable, match="HTTP 404"):
+            client.download_file("DL::Actions::1::404", 10)
+        with pytest.raises(FileUnavailable, match=f"served {document['fileSize']} bytes .* fileSize says 7"):
+            client.download_file(document["file"], 7)
+        fake.reject_access_tokens()
+        with pytest.raises(ActionstepAuthError):  # not a problem of this one file: the run stops
+            client.download_file(document["file"], document["fileSize"])
 
 
 # ---- paginators (unit) ------------------------------------------------------------------------

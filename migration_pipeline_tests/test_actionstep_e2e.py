@@ -45,11 +45,12 @@ def migrate(fake_twenty, fake_actionstep: FakeActionstep, tmp_path: Path):
     instance = dg.DagsterInstance.ephemeral()
 
     def _migrate(**kwargs: Any) -> MigrationRun:
+        """`source`: more ActionstepSource settings (e.g. file_part_bytes)."""
         source = ActionstepSource(
             client_id=fake_actionstep.client_id, client_secret=fake_actionstep.client_secret,
             refresh_token=fake_actionstep.refresh_token, token_url=fake_actionstep.token_url,
             checkpoint_dir=str(tmp_path / "checkpoints"), max_attempts=kwargs.pop("max_attempts", 4),
-            backoff_base_seconds=0.01, backoff_max_seconds=0.05, timeout_seconds=10.0,
+            backoff_base_seconds=0.01, backoff_max_seconds=0.05, timeout_seconds=10.0, **kwargs.pop("source", {}),
         )
         return run_migration(instance=instance, fake=fake_twenty, export_dir=tmp_path, slug="actionstep",
                              ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}", output_dir=tmp_path / "out",

@@ -43,6 +43,11 @@ def test_actionstep_assets_have_extract_stage_and_load_layers() -> None:
     assert "actionstep_source" in extract.required_resource_keys
     assert {"actionstep_source", "allclients_files"} <= set(defs.resources)
     assert "actionstep_files" not in defs.resources
+    # Attachments load after their notes and download the files through the source's client.
+    attachments = graph.get(dg.AssetKey(["actionstep", "load", "attachment"]))
+    assert {k.path[2] for k in attachments.parent_keys if k.path[1] == "load"} == {"note"}
+    load = next(a for a in defs.assets if dg.AssetKey(["actionstep", "load", "attachment"]) in a.keys)
+    assert "actionstep_source" in load.required_resource_keys
 
 
 def test_every_asset_is_in_its_source_group_and_shares_the_migration_run_partitions() -> None:
@@ -66,7 +71,8 @@ def test_checks_come_from_schemas_and_block_only_on_stage() -> None:
         if spec.blocking
     }
     assert blocking == {f"allclients/stage/{o}" for o in ("company", "person", "note", "noteTarget")} | {
-        f"actionstep/stage/{o}" for o in ("company", "person", "opportunity", "note", "noteTarget", "task", "taskTarget")}
+        f"actionstep/stage/{o}"
+        for o in ("company", "person", "opportunity", "note", "noteTarget", "task", "taskTarget", "attachment")}
 
 
 def test_load_order_follows_declared_relations() -> None:

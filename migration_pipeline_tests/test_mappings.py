@@ -87,6 +87,9 @@ def _columns_read(mapping: Mapping) -> list[tuple[str, str, str]]:
             used += [(obj.name, obj.from_, c) for c in obj.key.hash_of]
         if obj.when:
             used += [(obj.name, obj.from_, c) for c in obj.when.columns()]
+        if obj.attachment:
+            files = obj.attachment
+            used += [(obj.name, obj.from_, c) for c in (files.file, files.size, *files.name.columns) if c]
     return used
 
 

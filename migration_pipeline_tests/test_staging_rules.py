@@ -1,15 +1,19 @@
 """The mapping vocabulary added for API sources, staged on small in-memory frames: row
 conditions on column values, per-field conditions, filtered and multi-valued lookups, select
-options declared by a source table, duplicate unique values left blank, and matches that only
-consider rows of the target's kind."""
+options declared by a source table, duplicate unique values left blank, matches that only
+consider rows of the target's kind, and files re-uploaded as attachments."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
+import pydantic
+import pytest
 
 from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.payloads import build_payloads
 from migration_pipeline.engine.staging import Stager
 
 CONTACTS = pd.DataFrame([
@@ -142,3 +146,60 @@ def test_find_cycles_reports_each_circular_chain_once_without_the_records_leadin
     assert cycles == [["a", "b", "c"], ["self"]]
     assert describe(cycles[0]) == "a -> b -> c -> a"
     assert find_cycles({"child": "parent", "parent": "grandparent"}) == []
+
+
+def _documents_mapping(kind: str = "rest") -> dict[str, Any]:
+    source_object = {"path": "docs", "key": "id"} if kind == "rest" else {"file": "docs.csv", "key": "id"}
+    return {
+        "version": 1,
+        "source": {"slug": "demo", "label": "Demo", "kind": kind, "objects": {"docs": source_object}},
+        "defaults": {"external_key_field": "demoId", "external_key_label": "Demo ID", "max_upload_bytes": 1000},
+        "objects": [{
+            "name": "docs", "twenty_object": "note", "from": "docs", "key": {"from": "id"},
+            "fields": {"title": {"from": "title"}, "bodyV2.markdown": {"from": "text"}},
+            "attachment": {"file": "ref", "name": {"from": ["title", "ext"], "transform": "file_name"},
+                           "size": "bytes", "what": "doc", "notice_in": "bodyV2.markdown"},
+        }],
+    }
+
+
+def test_an_attachment_block_stages_one_file_per_record_and_leaves_out_files_over_the_limit() -> None:
+    docs = pd.DataFrame([
+        {"id": "1", "title": "Small", "ext": "txt", "text": "hello", "ref": "R1", "bytes": "1000"},
+        {"id": "2", "title": "Big", "ext": "txt", "text": None, "ref": "R2", "bytes": "1001"},
+        {"id": "3", "title": "Empty", "ext": "txt", "text": "x", "ref": None, "bytes": None},
+        {"id": "4", "title": "Unsized", "ext": None, "text": "y", "ref": "R4", "bytes": None},
+    ], dtype=object)
+    stager = Stager(Mapping.model_validate(_documents_mapping()), {"docs": docs}, {})
+    assert stager.staged_objects() == ["note", "attachment"]
+
+    bodies = dict(zip(*[stager.stage("note").records[c] for c in ("source_key", "bodyV2.markdown")]))
+    too_big = "file Big.txt is 1001 bytes, over Twenty's 1000 bytes upload limit: download it from Demo (doc 2)"
+    assert bodies == {"docs:1": "hello", "docs:2": f"**File not attached:** {too_big}",
+                      "docs:3": "x\n\n**File not attached:** no file: ref is blank", "docs:4": "y"}
+
+    files = stager.stage("attachment")
+    assert [(r["source_key"], r["name"], r["targetNoteId"], r["source_file"], r["source_file_bytes"])
+            for r in files.records.to_dict("records")] == [
+        ("docs:1#file", "Small.txt", "docs:1", "R1", 1000), ("docs:4#file", "Unsized", "docs:4", "R4", None)]
+    assert dict(zip(files.excluded["source_row"], files.excluded["reason"])) == {
+        "2": too_big, "3": "no file: ref is blank"}
+    assert files.relations == {"targetNoteId": "docs"} and files.input_rows == {"docs_files": 4}
+    # The file's source reference and size stay out of what is sent to Twenty.
+    payloads = build_payloads(files.records, files.relations, {},
+                              lambda _, keys: {k: f"id-{k}" for k in keys}, {}, None).records
+    assert payloads == [("docs:1#file", {"name": "Small.txt", "targetNoteId": "id-docs:1"}),
+                        ("docs:4#file", {"name": "Unsized", "targetNoteId": "id-docs:4"})]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda m: m["objects"][0]["attachment"].update(notice_in="body"), "notice_in 'body' is not one of its fields"),
+    (lambda m: m["objects"][0].update(twenty_object="noteTarget"), "Twenty attaches files to note, task"),
+    (lambda m: m["objects"][0].update(twenty_object="attachment"), "attachments come from an object's `attachment:`"),
+    (lambda m: m.update(_documents_mapping("files")), "`attachment:` needs a rest source"),
+])
+def test_an_attachment_block_is_checked_when_the_mapping_loads(change: Any, problem: str) -> None:
+    raw = _documents_mapping()
+    change(raw)
+    with pytest.raises(pydantic.ValidationError, match=re.escape(problem)):
+        Mapping.model_validate(raw)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
+from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform, human_size
 
 CTX = TransformContext(settings={"timezone": "America/Los_Angeles", "notes_timezone": "America/Chicago", "phone_region": "US"})
 
@@ -202,3 +202,25 @@ def test_first_item_of_a_comma_separated_list() -> None:
 def test_actionstep_flags_read_as_booleans() -> None:
     # The connector turns "T"/"F" into "true"/"false"; `boolean` reads both spellings.
     assert [run("boolean", v) for v in ("T", "F", "true", "false")] == [True, False, True, False]
+
+
+@pytest.mark.parametrize(("size", "shown"), [
+    (0, "0 bytes"), (1023, "1023 bytes"), (1024, "1.0 KB"), (140_651, "137.4 KB"),
+    (10 * 1024 * 1024, "10.0 MB"), (25 * 1024 * 1024 + 1, "25.0 MB"), (3 * 1024**3, "3.0 GB"), (2048 * 1024**3, "2048.0 GB"),
+])
+def test_file_sizes_read_in_steps_of_1024_as_twenty_counts_its_limit(size: int, shown: str) -> None:
+    assert human_size(size) == shown
+
+
+def test_file_name_adds_the_extension_once() -> None:
+    assert run("file_name", "Contract of sale", "pdf") == "Contract of sale.pdf"
+    assert run("file_name", "scan.PDF", ".pdf") == "scan.PDF"
+    assert run("file_name", "Notes", None) == "Notes"
+    assert run("file_name", " ", "pdf") is None
+
+
+def test_document_body_is_a_tags_and_file_header_then_the_summary() -> None:
+    assert run("document_body", "Signed, Court ,", "Affidavit", "pdf", "140651", "Sworn on 3 May.\n") == (
+        "- **Tags:** Signed, Court\n- **File:** Affidavit.pdf (137.4 KB)\n\nSworn on 3 May.")
+    assert run("document_body", None, "Affidavit", "pdf", None, " ") == "- **Tags:** none\n- **File:** Affidavit.pdf"
+    assert run("document_body", None, None, None, "12", None) == "- **Tags:** none\n- **File:** (no name) (12 bytes)"

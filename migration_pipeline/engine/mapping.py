@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS, TARGET_FIELDS
+from migration_pipeline.destinations.twenty.objects import ATTACHMENT, ATTACHMENT_TARGETS, TWENTY_OBJECTS, TARGET_FIELDS
 
 
 class _Strict(BaseModel):
@@ -256,6 +256,25 @@ class Pivot(_Strict):
     choices: PivotChoices | None = None
 
 
+class Attachment(_Strict):
+    """Each record carries a file, re-uploaded to Twenty as an Attachment on the record built
+    from it (Twenty's two-step upload: the file, then the attachment record naming it).
+
+    `file` is the column holding the source's own file reference (what the source's client
+    downloads), `name` the attachment's name, `size` the column holding the size in bytes the
+    source declares. A file over `defaults.max_upload_bytes` is never downloaded: it is listed
+    (excluded, with the reason) and the record still migrates; `notice_in`, a text field of the
+    record, then says that the file was not attached and why. `what` names a record in that
+    reason ("download it from Actionstep (document 30017)").
+    """
+
+    file: str
+    name: ValueSpec
+    size: str | None = None
+    what: str = "record"
+    notice_in: str | None = None
+
+
 class ObjectMapping(_Strict):
     name: str
     twenty_object: str
@@ -270,12 +289,16 @@ class ObjectMapping(_Strict):
     members: dict[str, MemberRelation] = Field(default_factory=dict)
     targets: dict[str, Relation] = Field(default_factory=dict)
     pivot: Pivot | None = None  # custom fields whose set comes from the data
+    attachment: Attachment | None = None  # a file per record, uploaded as a Twenty attachment
 
     @field_validator("twenty_object")
     @classmethod
     def _known_object(cls, value: str) -> str:
         if value not in TWENTY_OBJECTS:
             raise ValueError(f"unknown Twenty object {value!r}; known: {sorted(TWENTY_OBJECTS)}")
+        if value == ATTACHMENT:
+            raise ValueError("attachments come from an object's `attachment:` block (the file of each record), "
+                             "not from a mapped object")
         return value
 
     @field_validator("targets")
@@ -292,6 +315,15 @@ class ObjectMapping(_Strict):
             raise ValueError(f"object {self.name!r} needs exactly one of `key:` or `dedupe:`")
         if self.pivot is not None and self.dedupe is not None:
             raise ValueError(f"object {self.name!r}: `pivot:` needs a `key:` (one record per source row)")
+        if self.attachment is not None:
+            if self.dedupe is not None:
+                raise ValueError(f"object {self.name!r}: `attachment:` needs a `key:` (one file per source row)")
+            if self.twenty_object not in ATTACHMENT_TARGETS:
+                raise ValueError(f"object {self.name!r}: Twenty attaches files to {', '.join(ATTACHMENT_TARGETS)}, "
+                                 f"not to {self.twenty_object}")
+            notice = self.attachment.notice_in
+            if notice is not None and notice not in self.fields:
+                raise ValueError(f"object {self.name!r}: attachment.notice_in {notice!r} is not one of its fields")
         return self
 
 
@@ -382,11 +414,20 @@ class SourceSpec(_Strict):
         return self
 
 
+# Twenty's upload limit: `settings.storage.maxFileSize: '10MB'` (bytes('10MB') = 10 MiB) in
+# twenty-server src/engine/constants/settings/index.ts, passed to graphqlUploadExpress in
+# src/main.ts (newer versions: `maxMultipartFileSize`). A code constant, not an environment
+# variable: a server differs only if rebuilt; set `max_upload_bytes` in a mapping's defaults then.
+TWENTY_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
 class Defaults(_Strict):
     external_key_field: str
     external_key_label: str
     on_invalid: Literal["quarantine", "blank"] = "quarantine"
     max_quarantine_ratio: float = 0.25
+    # Files over this are not uploaded (attachments); they are listed with the reason instead.
+    max_upload_bytes: int = Field(default=TWENTY_MAX_UPLOAD_BYTES, gt=0)
 
 
 class Mapping(_Strict):
@@ -419,6 +460,8 @@ class Mapping(_Strict):
                 looked_up = [spec.through.object] if spec.through else []
                 looked_up += [spec.custom.options_from.object] if spec.custom and spec.custom.options_from else []
                 _check_reads(f"{obj.name}.{field}", looked_up, self.source.objects, exported)
+            if obj.attachment is not None and self.source.kind != "rest":
+                raise ValueError(f"object {obj.name!r}: `attachment:` needs a rest source (its client downloads the files)")
             if obj.pivot is not None:
                 pivot = obj.pivot
                 read = [pivot.values, pivot.definitions.object] + ([pivot.choices.object] if pivot.choices else [])

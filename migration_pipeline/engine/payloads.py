@@ -11,9 +11,9 @@ import pandas as pd
 
 from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
 from migration_pipeline.engine.mapping import Mapping
-from migration_pipeline.engine.staging import KEY, ROW, ROW_COUNT, StagedObject
+from migration_pipeline.engine.staging import FILE_REFERENCE, FILE_SIZE, KEY, ROW, ROW_COUNT, StagedObject
 
-META_COLUMNS = {KEY, ROW, ROW_COUNT, "source_object", "object"}
+META_COLUMNS = {KEY, ROW, ROW_COUNT, FILE_REFERENCE, FILE_SIZE, "source_object", "object"}
 
 
 def is_blank(value: Any) -> bool:

@@ -18,7 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import (
+    ATTACHMENT,
+    ATTACHMENT_TARGETS,
+    JUNCTIONS,
+    TARGET_FIELDS,
+    TWENTY_OBJECTS,
+)
 from migration_pipeline.engine.cycles import describe, find_cycles
 from migration_pipeline.engine.mapping import (
     CustomField,
@@ -36,6 +42,7 @@ from migration_pipeline.engine.transforms import (
     InvalidValue,
     TransformContext,
     get_transform,
+    human_size,
     option_value,
     stable_hash,
 )
@@ -43,6 +50,9 @@ from migration_pipeline.engine.transforms import (
 KEY = "source_key"
 ROW = "source_row"
 ROW_COUNT = "source_row_count"  # source rows merged into the record (1 unless deduplicated)
+# An attachment's file as the source knows it; read by the attachment load, never sent to Twenty.
+FILE_REFERENCE = "source_file"
+FILE_SIZE = "source_file_bytes"
 DISPOSITION_COLUMNS = ["object", "source_object", ROW, KEY, "reason"]
 ISSUE_COLUMNS = ["object", KEY, "field", "reason"]
 
@@ -112,6 +122,8 @@ class Stager:
     def stage(self, twenty_object: str) -> StagedObject:
         if twenty_object in {junction for junction, _ in JUNCTIONS.values()}:
             return self._stage_junction(twenty_object)
+        if twenty_object == ATTACHMENT:
+            return self._stage_attachments()
         entries = [e for e in self.entries.values() if e.twenty_object == twenty_object]
         results = {e.name: self._entry(e.name) for e in entries}
         records = [r for res in results.values() for r in res.records]
@@ -177,6 +189,7 @@ class Stager:
                 record.update(self._members(entry, row))
                 record.update(self._pivoted(entry, row, key, result.issues))
                 self._require_targets(entry, row)
+                self._say_file_not_attached(entry, record, row, label)
             except InvalidValue as exc:
                 result.quarantined.append({KEY: None, **base, "reason": str(exc)})
                 result.row_problems[position] = str(exc)
@@ -629,6 +642,73 @@ class Stager:
                             _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
                             _frame([], ISSUE_COLUMNS), [], input_rows)
 
+    # --- files re-uploaded as attachments -------------------------------------------------
+
+    def _file_problem(self, entry: ObjectMapping, row: dict[str, Any], label: str) -> str | None:
+        """Why the record's file will not be uploaded (none; over Twenty's upload limit, decided
+        from the size the source declares, so it is never downloaded), or None."""
+        spec = entry.attachment
+        assert spec is not None
+        if _cell(row.get(spec.file)) is None:
+            return f"no file: {spec.file} is blank"
+        size = _file_size(row, spec.size)
+        limit = self.mapping.defaults.max_upload_bytes
+        if size is None or size <= limit:
+            return None
+        return (f"file {self._file_name(entry, row, label)} is {human_size(size)}, over Twenty's {human_size(limit)} "
+                f"upload limit: download it from {self.mapping.source.label} ({spec.what} {label})")
+
+    def _file_name(self, entry: ObjectMapping, row: dict[str, Any], label: str) -> str:
+        spec = entry.attachment
+        assert spec is not None
+        try:
+            name = self._value(spec.name, row)
+        except InvalidValue:
+            name = None
+        return str(name) if name else f"{spec.what} {label}"
+
+    def _say_file_not_attached(self, entry: ObjectMapping, record: dict[str, Any], row: dict[str, Any],
+                               label: str) -> None:
+        """The record's `notice_in` field ends with why its file is not attached, if it is not."""
+        spec = entry.attachment
+        if spec is None or spec.notice_in is None:
+            return
+        problem = self._file_problem(entry, row, label)
+        if problem is not None:
+            notice = f"**File not attached:** {problem}"
+            text = record.get(spec.notice_in)
+            record[spec.notice_in] = f"{text}\n\n{notice}" if text else notice
+
+    def _stage_attachments(self) -> StagedObject:
+        """One attachment per staged record of an object declaring `attachment:`, carrying the
+        file's source reference and size for the load. Accounting: each such record counts one
+        source row; a file that will not be uploaded is excluded, with the reason."""
+        records, excluded = [], []
+        relations: dict[str, str] = {}
+        input_rows: dict[str, int] = {}
+        for parent in (e for e in self.entries.values() if e.attachment is not None):
+            spec = parent.attachment
+            assert spec is not None
+            column = ATTACHMENT_TARGETS[parent.twenty_object]
+            relations[column] = parent.name
+            name = f"{parent.name}_files"
+            rows = self._source_rows(parent.from_)
+            staged = self._entry(parent.name).row_keys
+            input_rows[name] = len(staged)
+            for position, key in staged.items():
+                row = rows[position]
+                label = self._row_label(parent, position, row)
+                base = {"object": name, "source_object": parent.from_, ROW: label, KEY: f"{key}#file"}
+                problem = self._file_problem(parent, row, label)
+                if problem is not None:
+                    excluded.append({**base, "reason": problem})
+                    continue
+                records.append({**base, ROW_COUNT: 1, "name": self._file_name(parent, row, label), column: key,
+                                FILE_REFERENCE: _cell(row.get(spec.file)), FILE_SIZE: _file_size(row, spec.size)})
+        return StagedObject(ATTACHMENT, _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
+                            _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
+                            _frame([], ISSUE_COLUMNS), [], input_rows)
+
     # --- custom fields -----------------------------------------------------------------------
 
     def _custom_fields(self, entries: list[ObjectMapping], records: list[dict[str, Any]]) -> list[CustomFieldNeed]:
@@ -696,6 +776,7 @@ def import_order(entries: Iterable[ObjectMapping]) -> list[str]:
     entries = list(entries)
     objects = {e.twenty_object for e in entries}
     objects |= {JUNCTIONS[e.twenty_object][0] for e in entries if e.targets}
+    objects |= {ATTACHMENT for e in entries if e.attachment is not None}
     return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
 
 
@@ -707,6 +788,12 @@ def _options_seen(records: list[dict[str, Any]], column: str, entries: list[Obje
         for item in value if isinstance(value, list) else [value] if value else []:
             options.setdefault(item, item.replace("_", " ").title())
     return dict(sorted(options.items()))
+
+
+def _file_size(row: dict[str, Any], column: str | None) -> int | None:
+    """The size in bytes the source declares for a file; None when it declares none (or no number)."""
+    raw = (_cell(row.get(column)) or "").strip() if column else ""
+    return int(raw) if raw.isdigit() else None
 
 
 def _choose(values: list[str | None], many: str) -> tuple[str | None, ...]:
@@ -740,4 +827,4 @@ def _cell(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-__all__ = ["Stager", "StagedObject", "CustomFieldNeed", "KEY", "ROW", "ROW_COUNT"]
+__all__ = ["Stager", "StagedObject", "CustomFieldNeed", "KEY", "ROW", "ROW_COUNT", "FILE_REFERENCE", "FILE_SIZE"]

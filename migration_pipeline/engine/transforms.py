@@ -470,6 +470,45 @@ def note_title(values: Values, ctx: TransformContext) -> str:
     return (first_line[: limit - 1] + "…") if len(first_line) > limit else (first_line or "Note")
 
 
+# --- files (documents) -----------------------------------------------------------------------
+
+
+def human_size(size: int) -> str:
+    """Bytes as people read them, in steps of 1024 as Twenty counts its limit: 25.0 MB, 137.4 KB."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = size / 1024
+    for unit in ("KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    return f"{value:.1f} {unit}"
+
+
+@transform("file_name")
+def file_name(values: Values, ctx: TransformContext) -> str | None:
+    """(name, extension) -> "Contract of sale.pdf"; a name already ending in the extension
+    keeps it once; no name -> None."""
+    name, extension = (list(values) + [None, None])[:2]
+    name = (name or "").strip()
+    extension = (extension or "").strip().lstrip(".")
+    if not name:
+        return None
+    return name if not extension or name.lower().endswith(f".{extension.lower()}") else f"{name}.{extension}"
+
+
+@transform("document_body")
+def document_body(values: Values, ctx: TransformContext) -> str:
+    """(tags, name, extension, size in bytes, summary) -> markdown: a header listing the tags
+    and the file (name and size), then the summary if there is one."""
+    tags_text, name, extension, size, summary = (list(values) + [None] * 5)[:5]
+    tags = [t.strip() for t in (tags_text or "").split(",") if t.strip()]
+    file = file_name((name, extension), ctx) or "(no name)"
+    size_text = f" ({human_size(int(size))})" if size and size.strip().isdigit() else ""
+    header = f"- **Tags:** {', '.join(tags) if tags else 'none'}\n- **File:** {file}{size_text}"
+    return f"{header}\n\n{summary.strip()}" if summary and summary.strip() else header
+
+
 def stable_hash(parts: Values) -> str:
     """A short content hash used as the key of records that have no id of their own."""
     joined = "\x1f".join(p or "" for p in parts)

@@ -2,7 +2,7 @@
 the schema pre-creation step, the dry-run load plan and the run report.
 
 Load dependencies are derived from the relations the mapping declares, which yields Twenty's
-import order (Companies -> People -> Notes -> note targets) without hand wiring.
+import order (Companies -> People -> Notes -> note targets, attachments) without hand wiring.
 """
 
 
@@ -12,9 +12,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import pandas as pd
 
+from migration_pipeline.destinations.twenty.attachments import SourceFile, load_attachments
 from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
-from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, TWENTY_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.cycles import describe
 from migration_pipeline.engine.extract import read_source_object
@@ -23,8 +24,9 @@ from migration_pipeline.engine.payloads import PayloadBatch, staged_payloads
 from migration_pipeline.engine.sampling import sample_extracts
 from migration_pipeline.engine.schema_needs import schema_spec
 from migration_pipeline.engine.self_links import self_link_columns, split_self_links, without_keys
-from migration_pipeline.engine.staging import Stager, StagedObject, import_order
+from migration_pipeline.engine.staging import FILE_REFERENCE, FILE_SIZE, KEY, Stager, StagedObject, import_order
 from migration_pipeline.factories.checks import schema_check_result, validate
+from migration_pipeline.factories.extract_rest import rest_resource_key
 from migration_pipeline.lifecycle.delta import report_deleted_in_source
 from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
@@ -59,6 +61,8 @@ def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
         if obj.targets and JUNCTIONS[obj.twenty_object][0] == twenty_object:
             deps.add(obj.twenty_object)
             deps |= {by_name[rel.object].twenty_object for rel in obj.targets.values()}
+        if obj.attachment is not None and twenty_object == ATTACHMENT:
+            deps.add(obj.twenty_object)
     deps.discard(twenty_object)
     return deps
 
@@ -241,13 +245,16 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     deps = [key(slug, "prepare", "twenty_schema")]
     deps += [key(slug, "load", dep) for dep in sorted(load_dependencies(mapping, twenty_object))]
     is_junction = twenty_object in {j for j, _ in JUNCTIONS.values()}
+    # Attachments download their files through the source's client resource.
+    files_from = rest_resource_key(mapping) if twenty_object == ATTACHMENT else None
 
     @dg.asset(
         key=asset_key,
         ins={"staged": dg.AssetIn(key=key(slug, "stage", twenty_object))},
         deps=deps,
-        description=f"{TWENTY_OBJECTS[twenty_object].label} written to Twenty through the ledger",
-        required_resource_keys={"twenty", "ledger", "migration_settings"},
+        description=f"{TWENTY_OBJECTS[twenty_object].label} written to Twenty through the ledger"
+        + (" (each file downloaded from the source and uploaded)" if files_from else ""),
+        required_resource_keys={"twenty", "ledger", "migration_settings"} | ({files_from} if files_from else set()),
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
                                        description="created + updated + unchanged + rejected == staged; "
                                        "source rows == loaded + quarantined + excluded")],
@@ -264,18 +271,30 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
 
             def load(part: StagedObject) -> tuple[PayloadBatch, LoadOutcome]:
                 batch = staged_payloads(part, mapping, ledger, members, settings.fallback_owner_email)
-                return batch, load_object(
-                    client,
-                    ledger,
-                    run_key,
-                    staged.plural,
-                    [LoadRecord(k, p) for k, p in batch.records],
-                    external_key_field=None if is_junction else mapping.defaults.external_key_field,
-                    natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
-                    identity_fields=tuple(staged.relations) if is_junction else (),
-                    batch_size=writer.batch_size,
-                    log=context.log.info,
-                )
+                records = [LoadRecord(k, p) for k, p in batch.records]
+                if files_from is None:
+                    return batch, load_object(
+                        client,
+                        ledger,
+                        run_key,
+                        staged.plural,
+                        records,
+                        external_key_field=mapping.defaults.external_key_field
+                        if TWENTY_OBJECTS[twenty_object].has_external_key else None,
+                        natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                        identity_fields=tuple(staged.relations) if is_junction else (),
+                        batch_size=writer.batch_size,
+                        log=context.log.info,
+                    )
+                files = _source_files(part)
+                with getattr(context.resources, files_from).open_client(log=context.log.info, run_key=run_key) as source:
+                    outcome = load_attachments(
+                        client, ledger, run_key, [(r, files[r.source_key]) for r in records], source,
+                        identity_fields=(*staged.relations, "name"), max_bytes=mapping.defaults.max_upload_bytes,
+                        batch_size=writer.batch_size, log=context.log.info,
+                    )
+                batch.rejected += outcome.not_downloaded
+                return batch, outcome
 
             first, later = split_self_links(staged, self_link_columns(staged, mapping), ledger)
             batch, outcome = load(first)
@@ -293,6 +312,14 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         )
 
     return _load
+
+
+def _source_files(staged: StagedObject) -> dict[str, SourceFile]:
+    """Staged attachment key -> its file as the source knows it."""
+    return {
+        row[KEY]: SourceFile(str(row[FILE_REFERENCE]), None if pd.isna(row[FILE_SIZE]) else int(row[FILE_SIZE]))
+        for row in staged.records.to_dict("records")
+    }
 
 
 # --- dry run plan and report -------------------------------------------------------------------

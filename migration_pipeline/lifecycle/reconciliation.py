@@ -158,7 +158,7 @@ def reconcile(
         should = {key: e.twenty_id for key, e in entries.items() if e.should_exist and e.twenty_id}
         read_back = {r["id"]: r for r in client.get_by_ids(staged.plural, should.values())}
         records_read += len(read_back)
-        key_field = None if _is_junction(staged.twenty_object) else mapping.defaults.external_key_field
+        key_field = mapping.defaults.external_key_field if TWENTY_OBJECTS[staged.twenty_object].has_external_key else None
         found = {
             key: read_back[twenty_id]
             for key, twenty_id in should.items()

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from migration_pipeline.destinations.twenty.objects import ATTACHMENT
 from migration_pipeline.engine.payloads import META_COLUMNS, nest
 from migration_pipeline.engine.staging import KEY, ROW_COUNT, StagedObject
 
@@ -156,10 +157,12 @@ def _dispositions(folder: Path, objects: list[Any]) -> None:
 
 
 def write_run_report(folder: Path, loads: list[LoadSummary], ledger: Any, run_key: str) -> dict[str, Any]:
-    """After a real run: dispositions, unresolved owners, the run's audit log and a summary whose
-    counts add up per mapped object (source rows = loaded + quarantined + excluded)."""
+    """After a real run: dispositions, unresolved owners, files not attached, the run's audit log
+    and a summary whose counts add up per mapped object (source rows = loaded + quarantined +
+    excluded)."""
     folder.mkdir(parents=True, exist_ok=True)
     _dispositions(folder, loads)
+    not_attached = _files_not_attached(folder, [s for s in loads if s.twenty_object == ATTACHMENT])
     pd.concat([s.unresolved_owners.assign(object=s.twenty_object) for s in loads], ignore_index=True).to_csv(
         folder / "unresolved_owners.csv", index=False
     )
@@ -174,4 +177,20 @@ def write_run_report(folder: Path, loads: list[LoadSummary], ledger: Any, run_ke
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     balanced = all(a.balanced for s in loads for a in s.accounting.values())
-    return {"summary": dg.MetadataValue.json(summary), "all_rows_accounted_for": balanced}
+    return {"summary": dg.MetadataValue.json(summary), "all_rows_accounted_for": balanced,
+            **({"files_not_attached": not_attached} if not_attached is not None else {})}
+
+
+def _files_not_attached(folder: Path, attachments: list[LoadSummary]) -> int | None:
+    """`files_not_attached.csv`: every file of the run that is not in Twenty, with the reason
+    (over the upload limit, none, not downloadable, refused): what to fetch from the source by
+    hand. None when the run has no attachments."""
+    if not attachments:
+        return None
+    rows = pd.concat(
+        [s.excluded.assign(disposition="excluded") for s in attachments]
+        + [s.quarantined.assign(disposition="quarantined") for s in attachments],
+        ignore_index=True,
+    ).reindex(columns=[*DISPOSITION_COLUMNS, "disposition"])
+    rows.to_csv(folder / "files_not_attached.csv", index=False)
+    return len(rows)

@@ -142,6 +142,23 @@ class ActionstepTask(pa.DataFrameModel):
         strict = False
 
 
+class ActionstepDocument(pa.DataFrameModel):
+    """A matter document (`actiondocuments`; fields an assumption: the legacy wiki, `summary` and
+    `keywords` as in contactdocuments): the file itself is downloaded through `files/{file}`."""
+
+    id: Series[str] = pa.Field(str_matches=ID, unique=True, description="Document id")
+    name: Series[str] = pa.Field(nullable=True, description="Document name as shown in Actionstep")
+    file: Series[str] = pa.Field(nullable=True, description="Internal file reference, for files/{file}?part_number=n")
+    fileSize: Series[str] = pa.Field(nullable=True, str_matches=r"^\d+$", description="Size of the file in bytes")
+    extension: Optional[Series[str]] = pa.Field(nullable=True, description="File extension, e.g. pdf")
+    keywords: Optional[Series[str]] = pa.Field(nullable=True, description="Tags, comma-separated")
+    summary: Optional[Series[str]] = pa.Field(nullable=True, description="A textual summary of the document")
+    action: Series[str] = pa.Field(alias="links.action", str_matches=ID, description="The matter")
+
+    class Config:
+        strict = False
+
+
 class ActionstepUser(pa.DataFrameModel):
     """A staff user (`users`; fields an assumption: not in the published spec)."""
 
@@ -175,6 +192,7 @@ SOURCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "file_notes": ActionstepFileNote,
     "contact_notes": ActionstepContactNote,
     "tasks": ActionstepTask,
+    "documents": ActionstepDocument,
     "users": ActionstepUser,
     "contact_relationships": ActionstepContactRelationship,
 }

@@ -14,6 +14,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from migration_pipeline.engine.staging import FILE_REFERENCE, FILE_SIZE
+
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UUID_OR_KEY = re.compile(r"^\S+$")
 
@@ -104,12 +106,21 @@ class TwentyNoteTarget(TwentyRecord):
     targetPersonId: Optional[Series[object]] = pa.Field(nullable=True, description="Source key of the person")
 
 
+class TwentyAttachment(TwentyRecord):
+    name: Series[str] = pa.Field(str_length={"min_value": 1}, description="Attachment (file) name")
+    file_reference: Series[str] = pa.Field(alias=FILE_REFERENCE, str_length={"min_value": 1},
+                                           description="The source's file reference, downloaded at load")
+    file_size: Optional[Series[object]] = pa.Field(alias=FILE_SIZE, nullable=True,
+                                                   description="Size the source declares, in bytes")
+
+
 STAGE_SCHEMAS: dict[str, type[TwentyRecord]] = {
     "company": TwentyCompany,
     "person": TwentyPerson,
     "opportunity": TwentyOpportunity,
     "note": TwentyNote,
     "noteTarget": TwentyNoteTarget,
+    "attachment": TwentyAttachment,
 }
 
 

@@ -14,6 +14,12 @@ strings, composite ids, mixed timestamp formats) with the API's quirks:
   filters (comma = any of); `sort=-field,field` (timestamps compared as instants). Names
   are case-sensitive: `Participants` is a 404 and `pagesize` an unknown filter (400). A
   request must `Accept: application/vnd.api+json` (406).
+- `GET <api_endpoint>/rest/files/<file>?part_number=n`: part n of the document whose `file`
+  reference is <file>, as raw bytes, `file_part_bytes` (5 MiB) per part; the bytes are
+  derived from the reference (`document_bytes`), as many as the document's `fileSize`.
+  Assumption: the real answer is undocumented; this follows Actionstep's sample app
+  (actionstep/Actionstep.API.WebClient, `DownloadFileAsync`), which concatenates the raw
+  bodies of parts 1..ceil(fileSize / 5 MiB). A part beyond the file is a 400 here.
 - Error bodies are `{"errors": [{"status", "code", "title", "detail"}]}`: Assumption, the
   real shape is undocumented.
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import hashlib
 import itertools
 import logging
 import math
@@ -59,6 +66,8 @@ DEFAULT_API_PREFIX = "/ap-southeast-2/api"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MEDIA_TYPE = "application/vnd.api+json"
+FILE_PART_BYTES = 5 * 1024 * 1024
+FILES_ROUTE = "files"
 _RESERVED_PARAMS = frozenset({"page", "pageSize", "include", "sort", "fields"})
 _LOGGER = logging.getLogger(__name__)
 
@@ -127,6 +136,7 @@ class FakeActionstep:
     api_prefix: str = DEFAULT_API_PREFIX
     clock: Callable[[], float] = time.monotonic
     base_url: str = ""
+    file_part_bytes: int = FILE_PART_BYTES
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -163,6 +173,12 @@ class FakeActionstep:
         prefix = f"{self.api_prefix}/rest/"
         return [r for r in self.requests
                 if r.path.startswith(prefix) and (resource is None or r.path == prefix + resource)]
+
+    def file_requests(self, reference: str | None = None) -> list[RecordedRequest]:
+        """Requests for document parts (`files/<file>?part_number=n`), optionally of one file."""
+        prefix = f"{self.api_prefix}/rest/{FILES_ROUTE}/"
+        return [r for r in self.requests
+                if r.path.startswith(prefix) and (reference is None or r.path == prefix + reference)]
 
     def token_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == TOKEN_PATH]
@@ -208,9 +224,10 @@ class FakeActionstep:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Back to the generated data; forgets requests, failures and issued tokens."""
+        """Back to the generated data and 5 MiB file parts; forgets requests, failures and issued tokens."""
         with self._lock:
             self._data = copy.deepcopy(self.dataset.resources)
+            self.file_part_bytes = FILE_PART_BYTES
             self._requests.clear()
             self._failures.clear()
             self._tokens.clear()
@@ -305,6 +322,8 @@ class FakeActionstep:
         if MEDIA_TYPE not in request.headers.get("accept", ""):
             raise _Answer(406, "1201", "Not Acceptable", f"Accept must include {MEDIA_TYPE}")
         resource, _, record_id = request.path_params["path"].partition("/")
+        if resource == FILES_ROUTE and record_id:
+            return self._serve_file_part(record_id, record.query)
         if resource not in self._data:  # case-sensitive, as the real API
             raise _Answer(404, "1101", "Not Found", f"Unknown resource {resource!r}")
         if record_id:
@@ -336,6 +355,18 @@ class FakeActionstep:
                 return JSONResponse({resource: row, "links": self._link_templates(resource),
                                      "meta": {"debug": {"requestTime": "0.004"}}})
         raise _Answer(404, "1501", "Not Found", f"No {resource} record with id {record_id!r}")
+
+    def _serve_file_part(self, reference: str, query: dict[str, str]) -> Response:
+        document = next((row for rows in self._data.values() for row in rows if row.get("file") == reference), None)
+        if document is None:
+            raise _Answer(404, "1501", "Not Found", f"No file {reference!r}")
+        number = _int_param(query, "part_number", 0)
+        size = int(document.get("fileSize") or 0)
+        start = (number - 1) * self.file_part_bytes
+        if number < 1 or (start >= size and number > 1):
+            raise _Answer(400, "1301", "Bad Request", f"part_number {number} is outside file {reference!r}")
+        content = document_bytes(reference, start, min(size, start + self.file_part_bytes))
+        return Response(content, media_type="application/octet-stream")
 
     def _filtered(self, resource: str, query: dict[str, str]) -> list[dict[str, Any]]:
         rows = self._data[resource]
@@ -381,6 +412,21 @@ class FakeActionstep:
     def _link_templates(self, resource: str) -> dict[str, Any]:
         return {f"{resource}.{name}": {"href": f"{self.api_endpoint}/rest/{kind}/{{{resource}.{name}}}", "type": kind}
                 for (owner, name), kind in INCLUDES.items() if owner == resource}
+
+
+def document_bytes(reference: str, start: int, end: int) -> bytes:
+    """Bytes start..end of the fake content of file `reference`: 32-byte blocks, block i being
+    sha256("<reference>|<i>"), so any part can be made without making the whole file."""
+    if end <= start:
+        return b""
+    first, last = start // 32, (end - 1) // 32
+    blocks = b"".join(hashlib.sha256(f"{reference}|{i}".encode()).digest() for i in range(first, last + 1))
+    return blocks[start - first * 32 : end - first * 32]
+
+
+def document_content(document: dict[str, Any]) -> bytes:
+    """The whole file the fake serves for a document record (its `file` and `fileSize`)."""
+    return document_bytes(str(document["file"]), 0, int(document["fileSize"]))
 
 
 def _values(row: dict[str, Any], name: str) -> set[str]:

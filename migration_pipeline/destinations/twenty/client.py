@@ -1,12 +1,13 @@
-"""HTTP client for one Twenty workspace (REST record routes and metadata REST).
+"""HTTP client for one Twenty workspace (REST record routes, metadata REST, file uploads).
 
-Every request goes through the shared retry policy; record routes also take a token from
-the client-side rate limiter (Twenty does not throttle metadata routes). Behaviour follows
-the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.md`).
+Every request goes through the shared retry policy; record routes and uploads also take a
+token from the client-side rate limiter (Twenty does not throttle metadata routes). Behaviour
+follows the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.md`).
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,6 +24,12 @@ MAX_URL_BYTES = 6_000  # keep filtered GETs well under proxies' and Node's heade
 _URL_RESERVE = 400  # path, limit, the deletedAt clause and a pagination cursor
 _SAFE_FILTER_VALUE = re.compile(r"[\w@.+:/-]+")
 _DELETED = "deletedAt[is]:NOT_NULL"
+# Step 1 of an attachment (contract section 11): a GraphQL multipart upload to /metadata into a
+# FILES field; step 2 creates the attachment record naming the returned file id.
+UPLOAD_MUTATION = (
+    "mutation($file: Upload!, $fieldMetadataId: String!) "
+    "{ uploadFilesFieldFile(file: $file, fieldMetadataId: $fieldMetadataId) { id path size url } }"
+)
 
 
 class TwentyRequestError(Exception):
@@ -276,6 +283,25 @@ class TwentyClient:
     def delete_field(self, id: str) -> None:
         self._metadata("DELETE", f"/rest/metadata/fields/{id}")
 
+    # -- files (GraphQL multipart; throttled and retried like a write) ---------------------
+
+    def upload_file(self, field_metadata_id: str, name: str, content: bytes) -> dict[str, Any]:
+        """Upload one file into a FILES field (e.g. `attachment.file`); returns `{id, path, size,
+        url}`. GraphQL answers errors with HTTP 200 and `errors[]`: they raise TwentyRequestError
+        as a 400 (the file was refused), Twenty's own 413 for a file over its limit stays 413."""
+        operations = {"query": UPLOAD_MUTATION, "variables": {"file": None, "fieldMetadataId": field_metadata_id}}
+        body = self._request(
+            "POST", "/metadata",
+            data={"operations": jsonlib.dumps(operations), "map": jsonlib.dumps({"0": ["variables.file"]})},
+            files={"0": (name, content, "application/octet-stream")},
+        )
+        body = body if isinstance(body, dict) else {}
+        uploaded = (body.get("data") or {}).get("uploadFilesFieldFile")
+        if body.get("errors") or not uploaded:
+            messages = _graphql_messages(body.get("errors")) or ["no file in the answer"]
+            raise TwentyRequestError(400, self._scrub(messages), "POST", "/metadata (uploadFilesFieldFile)")
+        return uploaded
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _pages(self, plural: str, filter: str | None, page_size: int) -> Iterator[dict]:
@@ -303,6 +329,8 @@ class TwentyClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         throttled: bool = True,
     ) -> Any:
         def send() -> httpx.Response:
@@ -310,7 +338,7 @@ class TwentyClient:
                 self._limiter.acquire()
             with self._count_lock:
                 self.request_count += 1
-            return self._http.request(method, path, params=params, json=json)
+            return self._http.request(method, path, params=params, json=json, data=data, files=files)
 
         response = self._retry.send(send, f"{method} {path}")
         if response.is_success:
@@ -394,4 +422,11 @@ def _error_messages(response: httpx.Response) -> list[str]:
             message = detail.get("message") if isinstance(detail, dict) else None
             if message and message not in messages:
                 messages.append(message)
+    messages += [m for m in _graphql_messages(errors) if m not in messages]
     return messages
+
+
+def _graphql_messages(errors: Any) -> list[str]:
+    """GraphQL's `errors: [{"message": ..., "extensions": {...}}]` (e.g. an upload refused)."""
+    found = [e.get("message") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    return [str(m) for m in found if m]

@@ -14,6 +14,11 @@ Follows `shared/sources/actionstep.md` and the published OpenAPI files:
 - **Resume**: each completed page is saved to a `CheckpointStore` before its records are
   handed out; `extract(resource)` replays the saved pages without HTTP and fetches from the
   page after the last completed one. A crash or a give-up therefore costs at most one page.
+- **Files** (`download_file`): a document's `file` reference is read through
+  `files/{file}?part_number=n`, part by part, on the same token / retry / 401-refresh path.
+  Assumption (Actionstep documents no response shape): each part is the raw bytes of up to
+  5 MiB, the parts being as many as the declared `fileSize` needs, as Actionstep's sample app
+  (actionstep/Actionstep.API.WebClient, `ActionstepApi.DownloadFileAsync`) reads them.
 - **Quirks normalised** (`normalise_record`): a single record served as an object instead of
   a one-element list; HTTP 204 for an empty result; related records under `linked`;
   "T"/"F" booleans -> "true"/"false" (only fields the spec declares boolean: `gender` "F"
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -41,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -49,12 +55,16 @@ import httpx
 import pandas as pd
 from pydantic import Field
 
+from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import PageInfo, PageNumberPaginator, Paginator
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
 
 DEFAULT_TOKEN_URL = "https://api.actionstep.com/api/oauth/token"
 MAX_PAGE_SIZE = 200  # Actionstep caps pageSize at 200
+# Bytes per part of `files/{id}?part_number=n`: 5 MiB in Actionstep's sample app
+# (actionstep/Actionstep.API.WebClient, ActionstepApi.cs); not documented otherwise.
+FILE_PART_BYTES = 5 * 1024 * 1024
 MEDIA_TYPE = "application/vnd.api+json"
 ENV_CLIENT_ID = "ACTIONSTEP__CLIENT_ID"
 ENV_CLIENT_SECRET = "ACTIONSTEP__CLIENT_SECRET"
@@ -593,9 +603,13 @@ class ActionstepClient:
         clock: Callable[[], float] = time.monotonic,
         token_margin_seconds: float = 60.0,
         on_refresh_token: Callable[[str], None] | None = None,
+        file_part_bytes: int = FILE_PART_BYTES,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        if file_part_bytes < 1:
+            raise ValueError(f"file_part_bytes must be at least 1, got {file_part_bytes}")
+        self._file_part_bytes = file_part_bytes
         self._log = log or (lambda message: None)
         self._retry = retry or RetryPolicy(log=log)
         self._limiter = limiter
@@ -695,6 +709,34 @@ class ActionstepClient:
                     seen.setdefault(row.get("id") or json.dumps(row, sort_keys=True), row)
         return ResourceFrames(to_frame(records), {kind: to_frame(list(rows.values())) for kind, rows in linked.items()})
 
+    def download_file(self, reference: str, size: int | None) -> bytes:
+        """The bytes of a document (`FileDownloader`): `files/{reference}?part_number=n` for
+        n = 1, 2, ... as many parts as the declared `size` needs (without one, until a part
+        comes back short). Every part goes through the token, retry and 401-refresh path of
+        every read. Assumption (undocumented): a part answers its raw bytes, `file_part_bytes`
+        (5 MiB) of them except the last. A 4xx, or a total other than `size`, raises
+        FileUnavailable: that one document stays unattached, the run goes on."""
+        route = f"files/{quote(reference, safe=':')}"
+        parts = max(1, math.ceil(size / self._file_part_bytes)) if size is not None else None
+        chunks: list[bytes] = []
+        number = 1
+        while parts is None or number <= parts:
+            description = f"GET files/{reference} part {number}" + (f" of {parts}" if parts else "")
+            response = self._send(route, {"part_number": str(number)}, description)
+            if response.status_code >= 400:
+                said = _redact(_error_text(response), self._tokens.secrets())
+                raise FileUnavailable(str(ActionstepRequestError(
+                    response.status_code, "GET", f"{route}?part_number={number}", said)))
+            chunks.append(response.content)
+            if parts is None and len(response.content) < self._file_part_bytes:
+                break
+            number += 1
+        content = b"".join(chunks)
+        if size is not None and len(content) != size:
+            raise FileUnavailable(f"Actionstep served {len(content)} bytes of {route} in {len(chunks)} parts; "
+                                  f"its fileSize says {size}")
+        return content
+
     def reset(self, resource: str, params: Mapping[str, str] | None = None, include: Sequence[str] = ()) -> None:
         """Forget the saved pages of one extraction, so the next one starts at page 1."""
         self._checkpoints.reset(self._stream(resource, params, include))
@@ -764,6 +806,8 @@ class ActionstepSource(dg.ConfigurableResource):
     backoff_base_seconds: float = Field(default=1.0, description="First retry waits up to this")
     backoff_max_seconds: float = Field(default=60.0, description="Longest wait between attempts")
     requests_per_minute: int = Field(default=0, description="Client-side cap; 0: none (Actionstep publishes no quota)")
+    file_part_bytes: int = Field(default=FILE_PART_BYTES, description="Bytes per part when downloading a document "
+                                 "(files/{id}?part_number=n); 5 MiB as in Actionstep's sample app")
 
     delta_resources: list[str] = Field(default=["actions", "participants"],
                                        description="Resources the delta sensor asks for their newest modifiedTimestamp")
@@ -781,7 +825,7 @@ class ActionstepSource(dg.ConfigurableResource):
         token_url = self.token_url or os.environ.get(ENV_TOKEN_URL, "") or DEFAULT_TOKEN_URL
         limiter = RateLimiter(self.requests_per_minute) if self.requests_per_minute > 0 else None
         with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=token_url,
-                              retry=retry, limiter=limiter, checkpoints=store,
+                              retry=retry, limiter=limiter, checkpoints=store, file_part_bytes=self.file_part_bytes,
                               account_timezone=self.account_timezone, log=log) as client:
             yield client
 

@@ -102,6 +102,9 @@ _TASK_NAMES = ("Send engagement letter", "Conflict check", "Review contract", "F
                "Prepare brief", "Call client", "Lodge with court", "Settlement booking")
 _DOC_NAMES = ("Contract of sale", "Engagement letter", "Affidavit", "Title search", "Court order")
 _DOC_KEYWORDS = ("Signed", "Draft", "Court", "Client copy", "Confidential")
+# Every third document has no summary. Not drawn from the random stream, so adding it changed
+# nothing else in the dataset.
+_DOC_SUMMARIES = (None, "Signed by both parties.", "Draft for the client's review.\nSecond page pending.")
 _MATTER_SUBJECTS = ("Purchase of", "Sale of", "Dispute over", "Settlement for", "Estate of")
 _STREETS = ("Beach Road", "Queen Street", "George Street", "Lambton Quay", "Collins Street")
 STEP_NAMES = ("Intake", "Conflict check", "In progress", "Settlement", "Closing")  # steps 1..5 of every matter type
@@ -496,13 +499,15 @@ def _build_matters(b: _Builder, matters: int, staff: list[tuple[int, str]], pers
             large = ids["document"] % 17 == 0
             b.summary.large_documents += large
             name = b.rng.choice(_DOC_NAMES)
-            # Assumption: actiondocuments fields from the legacy wiki (no published OpenAPI file).
+            # Assumption: actiondocuments fields from the legacy wiki (no published OpenAPI file);
+            # `summary` as in contactdocuments.yml.
             b.add("actiondocuments", {
                 "id": ids["document"], "name": name, "modifiedTimestamp": b.timestamp(b.moment()),
                 "fileSize": LARGE_DOCUMENT_BYTES + 1 if large else b.rng.randrange(2_000, 900_000),
                 "fileName": f"{name.lower().replace(' ', '_')}_{ids['document']}.pdf", "extension": "pdf",
                 "file": f"DL::Actions::{action_id}::{ids['document']}",
                 "keywords": ", ".join(b.rng.sample(_DOC_KEYWORDS, b.rng.randrange(0, 3))) or None,
+                "summary": _DOC_SUMMARIES[ids["document"] % len(_DOC_SUMMARIES)],
                 "links": {"action": b.link(action_id), "folder": None, "createdBy": b.link(b.rng.choice(staff_ids))},
             })
             documents.append(ids["document"])
