@@ -14,7 +14,7 @@ import pandas as pd
 
 from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
-from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import JUNCTIONS, is_target_junction
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
@@ -42,7 +42,7 @@ def files_resource_key(slug: str) -> str:
 
 def staged_objects(mapping: Mapping) -> list[str]:
     """Every Twenty object the mapping can produce (whatever the run's settings), import order."""
-    return import_order(mapping.objects)
+    return import_order(mapping.objects, mapping.catalogue)
 
 
 def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
@@ -125,7 +125,7 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key,
         ins=ins,
-        description=f"{TWENTY_OBJECTS[twenty_object].label} in Twenty's shape, invalid rows quarantined",
+        description=f"{mapping.catalogue[twenty_object].label} in Twenty's shape, invalid rows quarantined",
         required_resource_keys={"migration_settings"},
         check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, blocking=True, description=schema.__doc__)],
         kinds={"pandas"},
@@ -198,7 +198,7 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
             gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
-                report = ensure_schema(client, schema_spec(list(staged.values())))
+                report = ensure_schema(client, schema_spec(list(staged.values()), mapping))
             ledger.record_schema_changes(run_key, report.to_dict())
         return dg.Output(
             report,
@@ -222,13 +222,14 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     asset_key = key(slug, "load", twenty_object)
     deps = [key(slug, "prepare", "twenty_schema")]
     deps += [key(slug, "load", dep) for dep in sorted(load_dependencies(mapping, twenty_object))]
-    is_junction = twenty_object in {j for j, _ in JUNCTIONS.values()}
+    is_junction = is_target_junction(twenty_object)
+    twenty = mapping.catalogue[twenty_object]
 
     @dg.asset(
         key=asset_key,
         ins={"staged": dg.AssetIn(key=key(slug, "stage", twenty_object))},
         deps=deps,
-        description=f"{TWENTY_OBJECTS[twenty_object].label} written to Twenty through the ledger",
+        description=f"{twenty.label} written to Twenty through the ledger",
         required_resource_keys={"twenty", "ledger", "migration_settings"},
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
                                        description="created + updated + unchanged + rejected == staged; "
@@ -251,7 +252,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                 staged.plural,
                 [LoadRecord(k, p) for k, p in batch.records],
                 external_key_field=None if is_junction else mapping.defaults.external_key_field,
-                natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                natural_keys=twenty.unique_fields,
                 identity_fields=tuple(staged.relations) if is_junction else (),
                 batch_size=writer.batch_size,
                 log=context.log.info,
