@@ -202,3 +202,9 @@ def test_first_item_of_a_comma_separated_list() -> None:
 def test_actionstep_flags_read_as_booleans() -> None:
     # The connector turns "T"/"F" into "true"/"false"; `boolean` reads both spellings.
     assert [run("boolean", v) for v in ("T", "F", "true", "false")] == [True, False, True, False]
+
+
+def test_join_uses_its_separator_and_skips_blanks() -> None:
+    assert run("join", "Client", None, " Smith, Ada ", ctx=TransformContext(args={"separator": ": "})) == "Client: Smith, Ada"
+    assert run("join", "Conveyancing items", "6002") == "Conveyancing items 6002"
+    assert run("join", None, "  ") is None
