@@ -214,19 +214,29 @@ def test_every_repeating_record_and_participant_lands_linked_and_typed(migrate, 
     assert '"object": "matterParticipants"' in reconciliation and '"role: records per value"' in reconciliation
 
 
-def test_a_rerun_writes_nothing_and_a_rollback_removes_records_and_schema(migrate, fake_twenty, tmp_path) -> None:
+def test_a_rerun_writes_nothing_and_a_rollback_removes_records_and_schema(
+        migrate, fake_twenty, fake_actionstep, tmp_path) -> None:
+    expected = _expected(fake_actionstep)
     before = fake_twenty.snapshot()
     first = migrate()
     counts = {plural: len(fake_twenty.records(plural)) for plural in CUSTOM.values()}
     assert first.success and all(counts.values()), counts
 
+    # The next full run reads the API again: everything unchanged, a record gone from the source
+    # reported (not deleted in Twenty).
+    gone = next(iter(expected.records))
+    fake_actionstep.set_records("datacollectionrecords", [
+        r for r in fake_actionstep.records("datacollectionrecords") if str(r["id"]) != gone])
     fake_twenty.clear_requests()
-    again = migrate(run_key="full-20261123T1000Z")  # reads the API again: all unchanged
+    again = migrate(run_key="full-20261123T1000Z")
     assert again.success
     writes = [r for r in fake_twenty.requests if r.method in ("POST", "PATCH", "DELETE")]
     assert writes == [], [(r.method, r.path) for r in writes[:5]]
     for singular, plural in CUSTOM.items():
-        assert again.summary()[singular]["unchanged"] == counts[plural] == first.summary()[singular]["created"]
+        missing = int(singular == "matterRecord")
+        assert again.summary()[singular]["unchanged"] + missing == counts[plural] == first.summary()[singular]["created"]
+    deleted = again.report("deleted_in_source.csv")
+    assert deleted[["object", "source_key"]].values.tolist() == [["matterRecords", f"matter_records:{gone}"]]
 
     assert _roll_back(fake_twenty, tmp_path, all_runs=True, drop_schema=True).success
     meta = _metadata(fake_twenty)
