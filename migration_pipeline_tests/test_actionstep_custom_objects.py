@@ -257,3 +257,20 @@ def test_a_relation_to_an_unknown_object_is_refused_with_its_place(tmp_path: Pat
     with pytest.raises(MappingError, match=r"broken__twenty.yaml: .*matter_participants.personId relates to "
                                            r"unknown object 'persons'"):
         load_mapping(broken)
+
+
+def test_a_sample_run_holds_only_rows_whose_matter_is_in_the_slice(migrate, fake_twenty, fake_actionstep) -> None:
+    # Participants are the slice's hub; a task, data record or matter participant whose matter
+    # was not picked would be held in the sample only because of the slice, so it is left out.
+    run = migrate(run_key="sample-20261122T0900Z", skip_sample_gate=False,
+                  layers=("extract", "stage", "prepare", "load", "report", "verify"))
+    assert run.success, run.result.all_events[-1]
+    expected = _expected(fake_actionstep)
+    opportunities = _by_source_id(fake_twenty.records("opportunities"))
+    assert 0 < len(opportunities) < len(expected.matters)
+    for plural in (*CUSTOM.values(), "tasks"):
+        records = fake_twenty.records(plural)
+        assert records and all(r.get("opportunityId") in {o["id"] for o in opportunities.values()}
+                               for r in records if plural != "tasks"), plural
+    assert run.report("quarantined.csv").empty
+    assert (run.output / "verify" / "field_diff.csv").read_text(encoding="utf-8").splitlines()[1:] == []

@@ -122,6 +122,19 @@ def test_two_relations_to_one_object_get_distinct_inverse_fields() -> None:
                        "referrer": "Matter links (Referrer)"}
 
 
+def test_notes_can_target_a_custom_object() -> None:
+    def notes(raw: dict[str, Any]) -> None:
+        raw["objects"].append({"name": "link_notes", "twenty_object": "note", "from": "links", "key": {"from": "id"},
+                               "fields": {"title": {"from": "role"}},
+                               "targets": {"matterLink": {"object": "links", "same_row": True}}})
+
+    mapping = _mapping(notes)
+    staged = Stager(mapping, EXTRACTS, {}).stage("noteTarget")
+    assert staged.relations == {"noteId": "link_notes", "targetMatterLinkId": "links"}
+    assert staged.records["targetMatterLinkId"].tolist() == ["links:l1", "links:l2", "links:l3"]
+    assert load_dependencies(mapping, "noteTarget") == {"note", "matterLink"}
+
+
 def _set(path: str, value: Any):
     def change(raw: dict[str, Any]) -> None:
         *parents, last = path.split("/")
