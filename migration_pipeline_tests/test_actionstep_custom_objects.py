@@ -63,7 +63,8 @@ class Expected:
     fields: dict[str, str]  # Twenty field name -> dataType, of repeating-collection fields
     participants: dict[str, dict[str, str]]  # actionparticipant id -> matter, participant, role
     held_participants: set[str]  # actionparticipants of matters left out
-    is_company: dict[str, bool]
+    held_records: set[str]  # repeating-collection records of matters left out
+    contacts: dict[str, dict[str, Any]]  # participant id -> participant
 
 
 def _expected(fake: FakeActionstep) -> Expected:
@@ -73,11 +74,16 @@ def _expected(fake: FakeActionstep) -> Expected:
     definitions = {d["id"]: d for d in fake.records("datacollectionfields")
                    if collections[str(d["links"]["dataCollection"])]["multipleRecords"] == "T"}
     records: dict[str, dict[str, Any]] = {}
+    held_records = set()
     for record in fake.records("datacollectionrecords"):
         collection = collections[str(record["links"]["dataCollection"])]
-        if collection["multipleRecords"] == "T" and str(record["links"]["action"]) in matters:
+        if collection["multipleRecords"] == "F":
+            continue
+        if str(record["links"]["action"]) in matters:
             records[str(record["id"])] = {"matter": str(record["links"]["action"]), "collection": collection,
                                           "values": {}}
+        else:
+            held_records.add(str(record["id"]))
     fields: dict[str, str] = {}
     for value in fake.records("datacollectionrecordvalues"):
         definition = definitions.get(value["links"]["dataCollectionField"])
@@ -96,8 +102,8 @@ def _expected(fake: FakeActionstep) -> Expected:
             participants[ap["id"]] = entry
         else:
             held.add(ap["id"])
-    is_company = {str(p["id"]): p["isCompany"] == "T" for p in fake.records("participants")}
-    return Expected(matters, records, fields, participants, held, is_company)
+    contacts = {str(p["id"]): p for p in fake.records("participants")}
+    return Expected(matters, records, fields, participants, held, held_records, contacts)
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -120,12 +126,12 @@ def test_custom_objects_their_fields_and_relations_exist_before_any_record(migra
         object_post = next(i for i, r in enumerate(schema_posts) if r.json.get("nameSingular") == name)
         field_indexes = [i for i, r in enumerate(schema_posts) if r.json.get("objectMetadataId") == ids[name]]
         assert field_indexes and object_post < min(field_indexes), name
-    relations = {(p["name"], ids_name) for p in field_posts if p["type"] == "RELATION"
-                 for ids_name, i in ids.items() if i == p["relationCreationPayload"]["targetObjectMetadataId"]}
-    assert {("opportunity", "opportunity"), ("person", "person"), ("company", "company")} <= relations
-    for p in field_posts:
-        if p["type"] == "RELATION" and p["objectMetadataId"] in (ids["matterRecord"], ids["matterParticipant"]):
-            assert p["relationCreationPayload"]["type"] == "MANY_TO_ONE"
+    name_of = {metadata_id: name for name, metadata_id in ids.items()}
+    relations = {(name_of[p["objectMetadataId"]], p["name"]): (p["relationCreationPayload"]["type"],
+                                                                name_of[p["relationCreationPayload"]["targetObjectMetadataId"]])
+                 for p in field_posts if p["type"] == "RELATION"}
+    assert relations == {("matterRecord", "opportunity"): ("MANY_TO_ONE", "opportunity"),
+                         **{("matterParticipant", n): ("MANY_TO_ONE", n) for n in ("opportunity", "person", "company")}}
 
     fields = {name: {f["name"]: f for f in meta[name]["fields"]} for name in meta}
     for name in CUSTOM:
@@ -184,17 +190,20 @@ def test_every_repeating_record_and_participant_lands_linked_and_typed(migrate, 
         got = junction[ap_id]
         assert got["opportunityId"] == opportunities[want["matter"]]["id"], ap_id
         assert got["role"] == option_value(want["role"])
+        contact = expected.contacts[want["participant"]]
+        assert got["name"] == f"{want['role']}: {contact['displayName']}"
         linked = (got["companyId"], got["personId"])
-        assert linked == ((contact_ids[want["participant"]], None) if expected.is_company[want["participant"]]
+        assert linked == ((contact_ids[want["participant"]], None) if contact["isCompany"] == "T"
                           else (None, contact_ids[want["participant"]])), ap_id
-    matters_with_several = {w["matter"] for w in expected.participants.values()}
-    assert len(junction) > len(matters_with_several)  # several participants per opportunity
+    matters = {w["matter"] for w in expected.participants.values()}
+    assert len(junction) > len(matters)  # several participants per opportunity
 
-    # Participants (and records) of matters left out are held with the reason, never dropped.
-    held = {r["source_row"]: r["reason"] for r in run.report("quarantined.csv").to_dict("records")
-            if r["object"] == "matter_participants"}
-    assert set(held) == expected.held_participants
-    assert all(reason.startswith("opportunityId:") for reason in held.values())
+    # Participants and records of matters left out are held with the reason, never dropped.
+    quarantined = run.report("quarantined.csv").to_dict("records")
+    for name, wanted in (("matter_participants", expected.held_participants), ("matter_records", expected.held_records)):
+        held = {r["source_row"]: r["reason"] for r in quarantined if r["object"] == name}
+        assert wanted and set(held) == wanted, name
+        assert all(reason.startswith("opportunityId:") for reason in held.values())
     accounting = {name: acc for obj in run.summary().values() for name, acc in obj["accounting"].items()}
     for name in ("matter_records", "matter_participants"):
         assert accounting[name]["balanced"], accounting[name]

@@ -170,9 +170,9 @@ def test_mistakes_in_custom_objects_are_refused_clearly(change, problem: str) ->
 def test_custom_objects_relating_in_a_cycle_are_refused() -> None:
     def cycle(raw: dict[str, Any]) -> None:
         raw["custom_objects"]["linkNote"] = {"plural": "linkNotes", "label_singular": "N", "label_plural": "Ns"}
-        raw["objects"].append({"name": "link_notes", "twenty_object": "linkNote", "from": "links",
-                               "key": {"from": "id"}, "relations": {"matterLinkId": {"object": "links", "same_row": True}}})
+        raw["objects"].append({"name": "link_notes", "twenty_object": "linkNote", "from": "links", "key": {"from": "id"},
+                               "relations": {"matterLinkId": {"object": "links", "same_row": True}}})
         _links(raw)["relations"]["linkNoteId"] = {"object": "link_notes", "same_row": True}
 
-    with pytest.raises(ValidationError, match="cycle: linkNote -> matterLink -> linkNote|cycle: matterLink -> linkNote -> matterLink"):
+    with pytest.raises(ValidationError, match="in a cycle: matterLink -> linkNote -> matterLink"):
         _mapping(cycle)

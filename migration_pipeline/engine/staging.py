@@ -580,8 +580,8 @@ class Stager:
                     excluded.append({"object": name, "source_object": parent.from_, ROW: label, KEY: key,
                                      "reason": f"no target found ({'; '.join(problems)})"})
                 input_rows[name] += max(found, 1)
-        return StagedObject(junction, self.catalogue.plural(junction), _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
-                            _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
+        return StagedObject(junction, self.catalogue.plural(junction), _frame(records, [KEY, "source_object", ROW, "object"]),
+                            relations, {}, _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
                             _frame([], ISSUE_COLUMNS), [], input_rows)
 
     # --- custom fields -----------------------------------------------------------------------
