@@ -19,7 +19,6 @@ from pathlib import Path
 from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter, _workspace_limiter
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import load_mapping
@@ -56,7 +55,7 @@ def main() -> None:
         writer = TwentyWriter(api_url=fake.base_url, api_key="bench-key", requests_per_minute=args.rpm,
                               batch_size=args.batch)
         with writer.client() as client:
-            ensure_schema(client, schema_spec(staged))
+            ensure_schema(client, schema_spec(staged, mapping))
         # Start from an empty client bucket, so the figures are the steady state, not the
         # initial burst of `rpm` requests that a fresh bucket allows.
         limiter = _workspace_limiter(writer.api_url, writer.requests_per_minute)
@@ -85,7 +84,7 @@ def _load_all(writer: TwentyWriter, ledger: Ledger, mapping, staged, run_key: st
             external_key = None if not obj.custom_fields else mapping.defaults.external_key_field
             outcome = load_object(client, ledger, run_key, obj.plural, [LoadRecord(k, p) for k, p in payloads],
                                   external_key_field=external_key,
-                                  natural_keys=TWENTY_OBJECTS[obj.twenty_object].unique_fields,
+                                  natural_keys=mapping.catalogue[obj.twenty_object].unique_fields,
                                   batch_size=writer.batch_size)
             loaded += outcome.created + outcome.updated + outcome.unchanged
     return loaded

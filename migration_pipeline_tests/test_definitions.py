@@ -71,8 +71,8 @@ def test_checks_come_from_schemas_and_block_only_on_stage() -> None:
         if spec.blocking
     }
     assert blocking == {f"allclients/stage/{o}" for o in ("company", "person", "note", "noteTarget")} | {
-        f"actionstep/stage/{o}"
-        for o in ("company", "person", "opportunity", "note", "noteTarget", "task", "taskTarget", "attachment")}
+        f"actionstep/stage/{o}" for o in ("company", "person", "opportunity", "note", "noteTarget", "task", "taskTarget",
+                                          "attachment", "matterRecord", "matterParticipant")}
 
 
 def test_load_order_follows_declared_relations() -> None:
@@ -86,3 +86,16 @@ def test_load_order_follows_declared_relations() -> None:
     assert upstream_loads("person") == {"company"}
     assert upstream_loads("note") == {"person"}
     assert upstream_loads("noteTarget") == {"note", "person"}
+
+
+def test_custom_objects_load_after_the_objects_they_relate_to() -> None:
+    _, graph = _graph()
+
+    def upstream_loads(obj: str) -> set[str]:
+        parents = graph.get(dg.AssetKey(["actionstep", "load", obj])).parent_keys
+        return {k.path[2] for k in parents if k.path[1] == "load"}
+
+    assert upstream_loads("matterRecord") == {"opportunity"}
+    assert upstream_loads("matterParticipant") == {"opportunity", "person", "company"}
+    schema = dg.AssetKey(["actionstep", "prepare", "twenty_schema"])
+    assert schema in graph.get(dg.AssetKey(["actionstep", "load", "matterRecord"])).parent_keys

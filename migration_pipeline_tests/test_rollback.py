@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from migration_pipeline.cli import main
 from migration_pipeline.definitions import MAPPINGS_DIR
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import STANDARD_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
@@ -298,7 +298,7 @@ def _load_metadata_counts(run: MigrationRun) -> dict[str, dict[str, int]]:
         materialization = event.event_specific_data.materialization
         layer, singular = materialization.asset_key.path[1:]
         if layer == "load":
-            counts[TWENTY_OBJECTS[singular].plural] = {
+            counts[STANDARD_OBJECTS[singular].plural] = {
                 k: materialization.metadata[k].value for k in ("created", "updated", "unchanged")
             }
     return counts

@@ -224,3 +224,9 @@ def test_document_body_is_a_tags_and_file_header_then_the_summary() -> None:
         "- **Tags:** Signed, Court\n- **File:** Affidavit.pdf (137.4 KB)\n\nSworn on 3 May.")
     assert run("document_body", None, "Affidavit", "pdf", None, " ") == "- **Tags:** none\n- **File:** Affidavit.pdf"
     assert run("document_body", None, None, None, "12", None) == "- **Tags:** none\n- **File:** (no name) (12 bytes)"
+
+
+def test_join_uses_its_separator_and_skips_blanks() -> None:
+    assert run("join", "Client", None, " Smith, Ada ", ctx=TransformContext(args={"separator": ": "})) == "Client: Smith, Ada"
+    assert run("join", "Conveyancing items", "6002") == "Conveyancing items 6002"
+    assert run("join", None, "  ") is None

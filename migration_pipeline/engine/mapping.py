@@ -7,13 +7,23 @@ named transform, and how it relates to other mapped objects. It never holds code
 
 from __future__ import annotations
 
+import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from migration_pipeline.destinations.twenty.objects import ATTACHMENT, ATTACHMENT_TARGETS, TWENTY_OBJECTS, TARGET_FIELDS
+from migration_pipeline.destinations.twenty.objects import (
+    ATTACHMENT,
+    ATTACHMENT_TARGETS,
+    JUNCTIONS,
+    STANDARD_OBJECTS,
+    STANDARD_TARGETS,
+    Catalogue,
+    TwentyObject,
+)
 
 
 class _Strict(BaseModel):
@@ -275,6 +285,21 @@ class Attachment(_Strict):
     notice_in: str | None = None
 
 
+class CustomObject(_Strict):
+    """A Twenty custom object the mapping needs (key: its nameSingular, camelCase), created
+    through the metadata API before any record moves. Mapped objects write to it with
+    `twenty_object: <name>`; their `relations:` (columns named `<field>Id`) become its RELATION
+    fields, MANY_TO_ONE to the related record's object, so it loads after those. An object
+    related to two others is a junction: how the mapping holds N:N links. Besides `name`
+    (built in), a field written to it needs `custom:`, or comes from a `pivot:`."""
+
+    plural: str
+    label_singular: str
+    label_plural: str
+    description: str = ""
+    icon: str = "IconBox"
+
+
 class ObjectMapping(_Strict):
     name: str
     twenty_object: str
@@ -291,30 +316,15 @@ class ObjectMapping(_Strict):
     pivot: Pivot | None = None  # custom fields whose set comes from the data
     attachment: Attachment | None = None  # a file per record, uploaded as a Twenty attachment
 
-    @field_validator("twenty_object")
-    @classmethod
-    def _known_object(cls, value: str) -> str:
-        if value not in TWENTY_OBJECTS:
-            raise ValueError(f"unknown Twenty object {value!r}; known: {sorted(TWENTY_OBJECTS)}")
-        if value == ATTACHMENT:
-            raise ValueError("attachments come from an object's `attachment:` block (the file of each record), "
-                             "not from a mapped object")
-        return value
-
-    @field_validator("targets")
-    @classmethod
-    def _known_targets(cls, value: dict[str, Relation]) -> dict[str, Relation]:
-        unknown = set(value) - set(TARGET_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown target kinds {sorted(unknown)}; known: {sorted(TARGET_FIELDS)}")
-        return value
-
     @model_validator(mode="after")
     def _keyed(self) -> ObjectMapping:
         if (self.key is None) == (self.dedupe is None):
             raise ValueError(f"object {self.name!r} needs exactly one of `key:` or `dedupe:`")
         if self.pivot is not None and self.dedupe is not None:
             raise ValueError(f"object {self.name!r}: `pivot:` needs a `key:` (one record per source row)")
+        if self.twenty_object == ATTACHMENT:
+            raise ValueError(f"object {self.name!r}: attachments come from an object's `attachment:` block "
+                             "(the file of each record), not from a mapped object")
         if self.attachment is not None:
             if self.dedupe is not None:
                 raise ValueError(f"object {self.name!r}: `attachment:` needs a `key:` (one file per source row)")
@@ -434,6 +444,7 @@ class Mapping(_Strict):
     version: Literal[1]
     source: SourceSpec
     defaults: Defaults
+    custom_objects: dict[str, CustomObject] = Field(default_factory=dict)
     objects: list[ObjectMapping]
     rebuild: RebuildSpec | None = None
 
@@ -466,6 +477,8 @@ class Mapping(_Strict):
                 pivot = obj.pivot
                 read = [pivot.values, pivot.definitions.object] + ([pivot.choices.object] if pivot.choices else [])
                 _check_reads(f"{obj.name}.pivot", read, self.source.objects, exported)
+        _check_twenty_objects(self)
+        _check_custom_objects(self)
         workflow = self.rebuild.workflow if self.rebuild else None
         if workflow is not None:
             for where, source_object in [("root", workflow.root)] + [
@@ -500,6 +513,75 @@ class Mapping(_Strict):
 
     def object(self, name: str) -> ObjectMapping:
         return next(obj for obj in self.objects if obj.name == name)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """The Twenty objects this mapping can write: the standard ones and its custom objects,
+        each custom one ordered after the objects its relations point at."""
+        depth: dict[str, int] = {}
+
+        def order(name: str, path: tuple[str, ...]) -> int:
+            if name in STANDARD_OBJECTS:
+                return STANDARD_OBJECTS[name].order
+            if name in path:
+                raise ValueError(f"custom objects relate to each other in a cycle: {' -> '.join(path + (name,))}")
+            if name not in depth:
+                parents = {self.object(rel.object).twenty_object
+                           for obj in self.objects if obj.twenty_object == name for rel in obj.relations.values()}
+                depth[name] = 1 + max((order(p, path + (name,)) for p in parents - {name}), default=-1)
+            return depth[name]
+
+        return Catalogue(
+            TwentyObject(name, spec.plural, spec.label_plural, order=order(name, ()), custom=True)
+            for name, spec in self.custom_objects.items()
+        )
+
+
+CAMEL_CASE = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+
+
+def _check_custom_objects(mapping: Mapping) -> None:
+    taken = {name for obj in STANDARD_OBJECTS.values() for name in (obj.singular, obj.plural)}
+    for name, spec in mapping.custom_objects.items():
+        for word in (name, spec.plural):
+            if not CAMEL_CASE.match(word):
+                raise ValueError(f"custom object {name!r}: {word!r} is not a camelCase name (Twenty needs one)")
+            if word in taken:
+                raise ValueError(f"custom object {name!r}: the name {word!r} is taken by another object")
+            taken.add(word)
+        if not any(obj.twenty_object == name for obj in mapping.objects):
+            raise ValueError(f"custom object {name!r} is declared but no object has `twenty_object: {name}`")
+
+
+def _check_twenty_objects(mapping: Mapping) -> None:
+    """Every mapped object writes a known Twenty object, in a way that object can take."""
+    known = sorted({*STANDARD_OBJECTS, *mapping.custom_objects})
+    custom = mapping.custom_objects
+    for obj in mapping.objects:
+        if obj.twenty_object not in known:
+            raise ValueError(f"object {obj.name!r}: unknown Twenty object {obj.twenty_object!r}; known: {known} "
+                             "(declare a custom object under `custom_objects:`)")
+        if obj.targets and obj.twenty_object not in JUNCTIONS:
+            raise ValueError(f"object {obj.name!r}: `targets:` are for notes and tasks ({', '.join(JUNCTIONS)})")
+        targetable = (*STANDARD_TARGETS, *custom)
+        unknown = sorted(set(obj.targets) - set(targetable))
+        if unknown:
+            raise ValueError(f"object {obj.name!r}: unknown target kinds {unknown}; known: {sorted(targetable)}")
+        to_custom = [c for c, rel in obj.relations.items() if mapping.object(rel.object).twenty_object in custom]
+        if obj.twenty_object not in custom:
+            if to_custom:
+                raise ValueError(f"object {obj.name!r}: relations {to_custom} point at a custom object from a "
+                                 "standard one; declare the relation on the custom object's side")
+            continue
+        plain = [f for f, spec in obj.fields.items() if spec.custom is None and f != "name"]
+        if plain:
+            raise ValueError(f"object {obj.name!r} writes the custom object {obj.twenty_object!r}: fields {plain} "
+                             "need `custom:` (a custom object has only `name` built in)")
+        unnamed = [c for c in obj.relations if not (c.endswith("Id") and CAMEL_CASE.match(c[:-2] or "-"))]
+        if unnamed:
+            raise ValueError(f"object {obj.name!r}: relation columns of a custom object are named <field>Id "
+                             f"(the RELATION field's join column): {unnamed}")
+    mapping.catalogue  # noqa: B018  (raises on relation cycles between custom objects)
 
 
 def _check_reads(where: str, source_objects: list[str], known: dict[str, Any], exported: set[str]) -> None:

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.staging import FILE_REFERENCE, FILE_SIZE, KEY, ROW, ROW_COUNT, StagedObject
 
@@ -102,7 +101,7 @@ def staged_payloads(
     by_name = {obj.name: obj for obj in mapping.objects}
 
     def resolve(target: str, keys: Iterable[str]) -> dict[str, str]:
-        return ids.twenty_ids(TWENTY_OBJECTS[by_name[target].twenty_object].plural, list(keys))
+        return ids.twenty_ids(mapping.catalogue.plural(by_name[target].twenty_object), list(keys))
 
     fallback = member_ids.get(fallback_email.lower()) if fallback_email else None
     return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback)

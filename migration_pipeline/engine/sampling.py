@@ -10,6 +10,8 @@ kept whole.
 
 Relatives are followed one relation deep; a mapped source object further from the principal (or
 not related to it) gets an equal share of the budget as plain rows, so it is still represented.
+Rows whose `on_unresolved: hold` relation would find no row in the slice (a task of a matter not
+picked) are left out: the sample would hold them only because of the slice.
 `sample_size` bounds the source rows of the slice; whole lookup tables are not counted. The same
 export, mapping and size always give the same slice.
 """
@@ -83,8 +85,12 @@ def sample_extracts(
     picked, profiles = _pick(mapping, principal, rows[principal], features, children.rows, parent_rows.rows, budget)
 
     kept = _with_relatives(principal, picked, kids, parents, children.rows, parent_rows.rows, rows, ctx)
-    for source in unreached:
-        kept[source] = set(_stable_order(mapping, source, rows[source])[:share])
+    for source in sorted(set(mapped_sources) - {principal}, key=lambda s: _depth(mapping, objects, s)):  # parents first
+        outside = _held_outside(links, source, rows, kept, ctx)
+        if source in reached:
+            kept[source] -= outside
+        else:
+            kept[source] = set([p for p in _stable_order(mapping, source, rows[source]) if p not in outside][:share])
 
     whole = [s for s in extracts if s not in mapped_sources]
     sampled = {
@@ -241,6 +247,26 @@ def _with_relatives(
     for link in kids:
         kept[link.child] &= _consistent(link, rows, kept, ctx)
     return kept
+
+
+def _held_outside(
+    links: list[Link], source: str, rows: dict[str, list[dict[str, Any]]], kept: dict[str, set[int]],
+    ctx: TransformContext,
+) -> set[int]:
+    """Rows of `source` whose `on_unresolved: hold` relation finds no row in the slice (a task of
+    a matter not picked, or of a matter left out): in the sample they would be held, so they
+    are left out of it, as rows matching no principal row are."""
+    outside: set[int] = set()
+    for link in links:
+        if link.child != source or link.parent == source or link.relation.on_unresolved != "hold":
+            continue
+        index = _MatchIndex(link, rows[link.parent], ctx)
+        outside |= {p for p, row in enumerate(rows[source]) if index.resolve(row) not in kept[link.parent]}
+    return outside
+
+
+def _depth(mapping: Mapping, objects: list[ObjectMapping], source: str) -> int:
+    return min(mapping.catalogue[o.twenty_object].order for o in objects if o.from_ == source)
 
 
 def _consistent(

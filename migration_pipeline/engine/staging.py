@@ -22,8 +22,9 @@ from migration_pipeline.destinations.twenty.objects import (
     ATTACHMENT,
     ATTACHMENT_TARGETS,
     JUNCTIONS,
-    TARGET_FIELDS,
-    TWENTY_OBJECTS,
+    Catalogue,
+    is_target_junction,
+    target_field,
 )
 from migration_pipeline.engine.cycles import describe, find_cycles
 from migration_pipeline.engine.mapping import (
@@ -70,6 +71,7 @@ class CustomFieldNeed:
 @dataclass
 class StagedObject:
     twenty_object: str
+    plural: str  # REST name of the Twenty object
     records: pd.DataFrame
     relations: dict[str, str]  # payload column -> mapped object name whose key it holds
     members: dict[str, str]  # payload column (an email) -> custom field keeping the original
@@ -81,10 +83,6 @@ class StagedObject:
     cycles: list[list[str]] = field(default_factory=list)  # source keys of each circular chain left unlinked
     # payload column -> (Twenty object it points at, the custom relation field to create)
     custom_relations: dict[str, tuple[str, RelationField]] = field(default_factory=dict)
-
-    @property
-    def plural(self) -> str:
-        return TWENTY_OBJECTS[self.twenty_object].plural
 
 
 @dataclass
@@ -104,6 +102,7 @@ class Stager:
 
     def __init__(self, mapping: Mapping, extracts: dict[str, pd.DataFrame], settings: dict[str, Any]):
         self.mapping = mapping
+        self.catalogue = mapping.catalogue
         self.extracts = extracts
         self.settings = settings
         self._results: dict[str, _EntryResult] = {}
@@ -120,7 +119,7 @@ class Stager:
     # --- public ------------------------------------------------------------------------------
 
     def stage(self, twenty_object: str) -> StagedObject:
-        if twenty_object in {junction for junction, _ in JUNCTIONS.values()}:
+        if is_target_junction(twenty_object):
             return self._stage_junction(twenty_object)
         if twenty_object == ATTACHMENT:
             return self._stage_attachments()
@@ -131,6 +130,7 @@ class Stager:
         members = {col: m.keep_original_in for e in entries for col, m in e.members.items()}
         return StagedObject(
             twenty_object=twenty_object,
+            plural=self.catalogue.plural(twenty_object),
             records=_frame(records, [KEY, "source_object", ROW, "object"]),
             relations=relations,
             members=members,
@@ -146,7 +146,7 @@ class Stager:
 
     def staged_objects(self) -> list[str]:
         """Twenty objects this run produces, in Twenty's import order."""
-        return import_order(self.entries.values())
+        return import_order(self.entries.values(), self.catalogue)
 
     # --- one mapped object -------------------------------------------------------------------
 
@@ -571,7 +571,7 @@ class Stager:
         email); hold the later one for review as a probable duplicate instead, or, when the
         field says `on_duplicate: blank`, keep it with that field left blank (a field issue)."""
         position_of = {k: p for p, k in result.row_keys.items()}
-        for path in TWENTY_OBJECTS[entry.twenty_object].unique_fields:
+        for path in self.catalogue[entry.twenty_object].unique_fields:
             column, _, sub = path.partition(".")
             field = path if path in entry.fields else column  # flat "a.b", or a composite "a"
             blank = field in entry.fields and entry.fields[field].on_duplicate == "blank"
@@ -628,7 +628,7 @@ class Stager:
                         problems.append(f"{kind}: {problem}")
                         continue
                     found += 1
-                    column = TARGET_FIELDS[kind]
+                    column = target_field(kind)
                     relations[column] = rel.object
                     records.append({
                         "object": name, "source_object": parent.from_, ROW: label,
@@ -638,8 +638,8 @@ class Stager:
                     excluded.append({"object": name, "source_object": parent.from_, ROW: label, KEY: key,
                                      "reason": f"no target found ({'; '.join(problems)})"})
                 input_rows[name] += max(found, 1)
-        return StagedObject(junction, _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
-                            _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
+        return StagedObject(junction, self.catalogue.plural(junction), _frame(records, [KEY, "source_object", ROW, "object"]),
+                            relations, {}, _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
                             _frame([], ISSUE_COLUMNS), [], input_rows)
 
     # --- files re-uploaded as attachments -------------------------------------------------
@@ -705,7 +705,7 @@ class Stager:
                     continue
                 records.append({**base, ROW_COUNT: 1, "name": self._file_name(parent, row, label), column: key,
                                 FILE_REFERENCE: _cell(row.get(spec.file)), FILE_SIZE: _file_size(row, spec.size)})
-        return StagedObject(ATTACHMENT, _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
+        return StagedObject(ATTACHMENT, self.catalogue.plural(ATTACHMENT), _frame(records, [KEY, "source_object", ROW, "object"]), relations, {},
                             _frame([], DISPOSITION_COLUMNS), _frame(excluded, DISPOSITION_COLUMNS),
                             _frame([], ISSUE_COLUMNS), [], input_rows)
 
@@ -771,13 +771,13 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
-def import_order(entries: Iterable[ObjectMapping]) -> list[str]:
+def import_order(entries: Iterable[ObjectMapping], catalogue: Catalogue) -> list[str]:
     """The Twenty objects these mapped objects produce (junctions included), parents first."""
     entries = list(entries)
     objects = {e.twenty_object for e in entries}
     objects |= {JUNCTIONS[e.twenty_object][0] for e in entries if e.targets}
     objects |= {ATTACHMENT for e in entries if e.attachment is not None}
-    return sorted(objects, key=lambda o: (TWENTY_OBJECTS[o].order, o))
+    return sorted(objects, key=lambda o: (catalogue[o].order, o))
 
 
 def _options_seen(records: list[dict[str, Any]], column: str, entries: list[ObjectMapping]) -> dict[str, str]:

@@ -78,6 +78,14 @@ def text(values: Values, ctx: TransformContext) -> str | None:
     return re.sub(r"\s+", " ", value) if value else None
 
 
+@transform("join")
+def join(values: Values, ctx: TransformContext) -> str | None:
+    """All non-blank values joined by the `separator` arg (default a space):
+    ("Client", "Smith, Ada") with separator ": " -> "Client: Smith, Ada"."""
+    present = _present(values)
+    return str(ctx.args.get("separator", " ")).join(present) if present else None
+
+
 @transform("join_lines")
 def join_lines(values: Values, ctx: TransformContext) -> str | None:
     """All non-blank values, one per line (e.g. street + city into one address note)."""

@@ -15,7 +15,7 @@ import pandas as pd
 from migration_pipeline.destinations.twenty.attachments import SourceFile, load_attachments
 from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
-from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.cycles import describe
 from migration_pipeline.engine.extract import read_source_object
@@ -46,7 +46,7 @@ def files_resource_key(slug: str) -> str:
 
 def staged_objects(mapping: Mapping) -> list[str]:
     """Every Twenty object the mapping can produce (whatever the run's settings), import order."""
-    return import_order(mapping.objects)
+    return import_order(mapping.objects, mapping.catalogue)
 
 
 def load_dependencies(mapping: Mapping, twenty_object: str) -> set[str]:
@@ -139,7 +139,7 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key,
         ins=ins,
-        description=f"{TWENTY_OBJECTS[twenty_object].label} in Twenty's shape, invalid rows quarantined",
+        description=f"{mapping.catalogue[twenty_object].label} in Twenty's shape, invalid rows quarantined",
         required_resource_keys={"migration_settings"},
         check_specs=checks,
         kinds={"pandas"},
@@ -220,7 +220,7 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
             gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
-                report = ensure_schema(client, schema_spec(list(staged.values())))
+                report = ensure_schema(client, schema_spec(list(staged.values()), mapping))
             ledger.record_schema_changes(run_key, report.to_dict())
         return dg.Output(
             report,
@@ -244,7 +244,8 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     asset_key = key(slug, "load", twenty_object)
     deps = [key(slug, "prepare", "twenty_schema")]
     deps += [key(slug, "load", dep) for dep in sorted(load_dependencies(mapping, twenty_object))]
-    is_junction = twenty_object in {j for j, _ in JUNCTIONS.values()}
+    is_junction = is_target_junction(twenty_object)
+    twenty = mapping.catalogue[twenty_object]
     # Attachments download their files through the source's client resource.
     files_from = rest_resource_key(mapping) if twenty_object == ATTACHMENT else None
 
@@ -252,7 +253,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         key=asset_key,
         ins={"staged": dg.AssetIn(key=key(slug, "stage", twenty_object))},
         deps=deps,
-        description=f"{TWENTY_OBJECTS[twenty_object].label} written to Twenty through the ledger"
+        description=f"{twenty.label} written to Twenty through the ledger"
         + (" (each file downloaded from the source and uploaded)" if files_from else ""),
         required_resource_keys={"twenty", "ledger", "migration_settings"} | ({files_from} if files_from else set()),
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
@@ -279,9 +280,8 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                         run_key,
                         staged.plural,
                         records,
-                        external_key_field=mapping.defaults.external_key_field
-                        if TWENTY_OBJECTS[twenty_object].has_external_key else None,
-                        natural_keys=TWENTY_OBJECTS[twenty_object].unique_fields,
+                        external_key_field=mapping.defaults.external_key_field if twenty.has_external_key else None,
+                        natural_keys=twenty.unique_fields,
                         identity_fields=tuple(staged.relations) if is_junction else (),
                         batch_size=writer.batch_size,
                         log=context.log.info,

@@ -18,7 +18,6 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from migration_pipeline.destinations.twenty.objects import TWENTY_OBJECTS
 from migration_pipeline.engine.staging import KEY
 from migration_pipeline.ledger.ledger import SUCCESSFUL, Ledger
 from migration_pipeline.ledger.tables import runs, writes
@@ -117,7 +116,7 @@ def deleted_in_source(ledger: Ledger, source: str, run_key: str, loads: Sequence
     held: dict[str, set[str]] = {}
     for load in loads:
         keys = pd.concat([load.quarantined[KEY], load.excluded[KEY]]).dropna().astype(str)
-        held.setdefault(TWENTY_OBJECTS[load.twenty_object].plural, set()).update(keys)
+        held.setdefault(load.plural, set()).update(keys)
     missing = keys_missing_from_run(ledger, source, run_key, held.keys())
     still_there = [key in held[obj] for obj, key in zip(missing["object"], missing[KEY])]
     return missing[~pd.Series(still_there, dtype=bool, index=missing.index)].reset_index(drop=True)

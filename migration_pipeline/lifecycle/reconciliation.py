@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from migration_pipeline.destinations.twenty.client import TwentyClient
-from migration_pipeline.destinations.twenty.objects import JUNCTIONS, TARGET_FIELDS, TWENTY_OBJECTS
+from migration_pipeline.destinations.twenty.objects import is_target_junction, junction_parent
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.payloads import is_blank
 from migration_pipeline.engine.staging import KEY, StagedObject
@@ -158,7 +158,7 @@ def reconcile(
         should = {key: e.twenty_id for key, e in entries.items() if e.should_exist and e.twenty_id}
         read_back = {r["id"]: r for r in client.get_by_ids(staged.plural, should.values())}
         records_read += len(read_back)
-        key_field = mapping.defaults.external_key_field if TWENTY_OBJECTS[staged.twenty_object].has_external_key else None
+        key_field = mapping.defaults.external_key_field if mapping.catalogue[staged.twenty_object].has_external_key else None
         found = {
             key: read_back[twenty_id]
             for key, twenty_id in should.items()
@@ -318,12 +318,12 @@ def _relation_totals(
     for column, target_name in sorted(staged.relations.items()):
         target = mapping.object(target_name).twenty_object
         expected_ids = ledger.twenty_ids(
-            TWENTY_OBJECTS[target].plural, list({row[column] for row, _ in pairs if not is_blank(row.get(column))})
+            mapping.catalogue.plural(target), list({row[column] for row, _ in pairs if not is_blank(row.get(column))})
         )
         totals.append(_linked_total(staged.plural, column, pairs, expected_ids))
-        if _is_junction(staged.twenty_object) and column in TARGET_FIELDS.values():
+        if is_target_junction(staged.twenty_object) and column != junction_parent(staged.twenty_object)[1]:
             target_ids = found_ids.get(target, set())
-            totals.append(_targets_per_record(staged, column, target, pairs, expected_ids, target_ids))
+            totals.append(_targets_per_record(staged, column, target, pairs, expected_ids, target_ids, mapping))
     return totals
 
 
@@ -343,16 +343,16 @@ def _linked_total(obj: str, column: str, pairs: list[tuple[dict, dict]], expecte
 
 def _targets_per_record(
     staged: StagedObject, column: str, target: str, pairs: list[tuple[dict, dict]],
-    expected_ids: dict[str, str], target_ids: set[str],
+    expected_ids: dict[str, str], target_ids: set[str], mapping: Mapping,
 ) -> FieldTotal:
     """How many target records (people) have 0, 1, 2, ... junction rows (notes)."""
     # A target key the ledger cannot resolve stays itself, so it counts apart from every id.
     expected = Counter(expected_ids.get(row[column], row[column]) for row, _ in pairs if not is_blank(row.get(column)))
     actual = Counter(record[column] for _, record in pairs if not is_blank(record.get(column)))
     universe = target_ids | set(expected) | set(actual)
-    parent = next(parent for parent, (junction, _) in JUNCTIONS.items() if junction == staged.twenty_object)
+    parent, _ = junction_parent(staged.twenty_object)
     return FieldTotal(
-        staged.plural, f"{TWENTY_OBJECTS[parent].plural} per {target}", "targets",
+        staged.plural, f"{mapping.catalogue.plural(parent)} per {target}", "targets",
         _histogram(expected, universe), _histogram(actual, universe),
     )
 
@@ -363,10 +363,6 @@ def _histogram(per_record: Counter[str], universe: set[str]) -> dict[str, Number
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _is_junction(twenty_object: str) -> bool:
-    return any(junction == twenty_object for junction, _ in JUNCTIONS.values())
 
 
 def _sorted(counter: Counter[str]) -> dict[str, Number]:

@@ -35,6 +35,7 @@ class EntryAccounting:
 @dataclass
 class LoadSummary:
     twenty_object: str
+    plural: str
     staged: int
     created: int
     updated: int
@@ -58,6 +59,7 @@ class LoadSummary:
         quarantined = pd.concat([staged.quarantined, rejected], ignore_index=True)
         summary = cls(
             twenty_object=staged.twenty_object,
+            plural=staged.plural,
             staged=len(records),
             created=outcome.created,
             updated=outcome.updated,

@@ -75,6 +75,8 @@ class ActionstepActionParticipant(pa.DataFrameModel):
     participant_type: Series[str] = pa.Field(alias="links.participantType", str_matches=ID, description="The role's id")
     participant_type_name: Optional[Series[str]] = pa.Field(alias="participantType.name", nullable=True,
                                                             description="The role's name (side-loaded)")
+    participant_name: Optional[Series[str]] = pa.Field(alias="participant.displayName", nullable=True,
+                                                       description="The participant's display name (side-loaded)")
 
     class Config:
         strict = False
@@ -98,10 +100,11 @@ class ActionstepDataCollectionRecordValue(pa.DataFrameModel):
     field_name: Series[str] = pa.Field(alias="id.fieldName", description="Field name (from the composite id)")
     stringValue: Series[str] = pa.Field(nullable=True, description="The value, serialised as a string")
     action: Series[str] = pa.Field(alias="links.action", str_matches=ID, description="The matter")
+    record: Series[str] = pa.Field(alias="links.dataCollectionRecord", str_matches=ID,
+                                   description="The data-collection record the value belongs to")
 
     class Config:
         strict = False
-
 
 
 class ActionstepFileNote(pa.DataFrameModel):

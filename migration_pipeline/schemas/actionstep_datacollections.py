@@ -1,6 +1,7 @@
-"""Pandera models of the Actionstep data-collection definitions the `pivot:` of matters reads
-(field definitions with their collection side-loaded, and dropdown choices), as the connector
-hands them over (see `schemas/actionstep.py` for the normalisation)."""
+"""Pandera models of the Actionstep data-collection resources the `pivot:` blocks read (field
+definitions with their collection side-loaded, dropdown choices, and the records of repeating
+collections), as the connector hands them over (see `schemas/actionstep.py` for the
+normalisation)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,22 @@ class ActionstepDataCollectionChoice(pa.DataFrameModel):
         strict = False
 
 
+class ActionstepDataCollectionRecord(pa.DataFrameModel):
+    """A data-collection record (`datacollectionrecords`, include `dataCollection`): one per matter
+    and single-record collection, any number per matter for a repeating one (multipleRecords)."""
+
+    id: Series[str] = pa.Field(unique=True, str_matches=r"^\d+$", description="Record id")
+    action: Series[str] = pa.Field(alias="links.action", str_matches=r"^\d+$", description="The matter")
+    name: Series[str] = pa.Field(alias="dataCollection.name", description="The collection's name")
+    multiple: Series[str] = pa.Field(alias="dataCollection.multipleRecords", isin=FLAG,
+                                     description="Whether the collection holds several records per matter")
+
+    class Config:
+        strict = False
+
+
 SOURCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "collection_fields": ActionstepDataCollectionField,
     "collection_choices": ActionstepDataCollectionChoice,
+    "collection_records": ActionstepDataCollectionRecord,
 }

@@ -31,6 +31,7 @@ class ObjectSpec:
     label_singular: str
     label_plural: str
     description: str = ""
+    icon: str = "IconBox"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class FieldSpec:
     is_unique: bool = False
     options: tuple[SelectOption, ...] = ()
     relation_target: str | None = None  # nameSingular of the target; MANY_TO_ONE, adds `<name>Id`
+    inverse_label: str | None = None  # of the field Twenty adds on the target; default "<labelPlural> <label>"
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ def _object_payload(spec: ObjectSpec) -> dict[str, Any]:
         "namePlural": spec.name_plural,
         "labelSingular": spec.label_singular,
         "labelPlural": spec.label_plural,
-        "icon": "IconBox",
+        "icon": spec.icon,
     }
     if spec.description:
         payload["description"] = spec.description
@@ -281,7 +283,7 @@ def _field_payload(spec: FieldSpec, objects: Mapping[str, Mapping[str, Any]]) ->
             "type": "MANY_TO_ONE",
             "targetObjectMetadataId": objects[spec.relation_target]["id"],
             # the inverse field on the target; must not clash with other inverse fields there
-            "targetFieldLabel": f"{owner.get('labelPlural') or spec.object} {spec.label}",
+            "targetFieldLabel": spec.inverse_label or f"{owner.get('labelPlural') or spec.object} {spec.label}",
             "targetFieldIcon": "IconLink",
         }
     return payload

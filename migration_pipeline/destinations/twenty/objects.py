@@ -1,12 +1,15 @@
-"""What the engine needs to know about Twenty's standard objects (Twenty 2.21).
+"""What the engine needs to know about the Twenty objects a mapping writes (Twenty 2.21).
 
-Names, the REST plural, the unique fields the server enforces (also over soft-deleted rows,
-so a load must look them up before creating), the junction objects that link notes and
-tasks to their targets, and the attachment object that holds uploaded files.
+Standard objects are listed once here: names, the REST plural, the unique fields the server
+enforces (also over soft-deleted rows, so a load must look them up before creating), the
+junction objects that link notes and tasks to their targets, and the attachment object that
+holds uploaded files. A mapping adds its custom objects to them; the result, a `Catalogue`, is
+what every part of the engine looks objects up in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -21,9 +24,10 @@ class TwentyObject:
     # Records carry the mapping's external key field (the upsert key). Junctions and attachments
     # do not: they are found by the records they link (`identity_fields` of the load).
     has_external_key: bool = True
+    custom: bool = False
 
 
-TWENTY_OBJECTS: dict[str, TwentyObject] = {
+STANDARD_OBJECTS: dict[str, TwentyObject] = {
     obj.singular: obj
     for obj in (
         TwentyObject("company", "companies", "Companies", ("domainName.primaryLinkUrl",), 0),
@@ -37,13 +41,10 @@ TWENTY_OBJECTS: dict[str, TwentyObject] = {
     )
 }
 
-# Which junction object links a note/task to its targets, and the column per target kind.
+# Which junction object links a note/task to its targets, and its column naming the note/task.
 JUNCTIONS: dict[str, tuple[str, str]] = {"note": ("noteTarget", "noteId"), "task": ("taskTarget", "taskId")}
-TARGET_FIELDS: dict[str, str] = {
-    "person": "targetPersonId",
-    "company": "targetCompanyId",
-    "opportunity": "targetOpportunityId",
-}
+# Standard objects a note/task can target; Twenty makes every custom object a possible target too.
+STANDARD_TARGETS = ("person", "company", "opportunity")
 
 # Files re-uploaded from the source: an attachment record per file, linked to the record it
 # belongs to by the column of that record's object.
@@ -57,5 +58,37 @@ ATTACHMENT_TARGETS: dict[str, str] = {
 }
 
 
-def plural(singular: str) -> str:
-    return TWENTY_OBJECTS[singular].plural
+def target_field(kind: str) -> str:
+    """The junction column holding a target of this kind: person -> targetPersonId."""
+    return f"target{kind[:1].upper()}{kind[1:]}Id"
+
+
+def is_target_junction(singular: str) -> bool:
+    return any(junction == singular for junction, _ in JUNCTIONS.values())
+
+
+def junction_parent(junction: str) -> tuple[str, str]:
+    """(note, noteId) for noteTarget: the object whose targets the junction holds, and its column."""
+    return next((parent, column) for parent, (j, column) in JUNCTIONS.items() if j == junction)
+
+
+class Catalogue:
+    """The Twenty objects one mapping can write: the standard ones and the mapping's custom objects."""
+
+    def __init__(self, custom: Iterable[TwentyObject] = ()) -> None:
+        self._objects = {**STANDARD_OBJECTS, **{obj.singular: obj for obj in custom}}
+
+    def __contains__(self, singular: object) -> bool:
+        return singular in self._objects
+
+    def __getitem__(self, singular: str) -> TwentyObject:
+        try:
+            return self._objects[singular]
+        except KeyError:
+            raise KeyError(f"unknown Twenty object {singular!r}; known: {self.names()}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._objects)
+
+    def plural(self, singular: str) -> str:
+        return self[singular].plural
