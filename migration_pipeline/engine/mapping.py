@@ -8,6 +8,7 @@ named transform, and how it relates to other mapped objects. It never holds code
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -464,9 +465,6 @@ class Mapping(_Strict):
                     raise ValueError(f"{obj.name}.{field} relates to unknown object {rel.object!r}")
                 through = [m.through.object for m in rel.match if m.through]
                 _check_reads(f"{obj.name}.{field}", through, self.source.objects, exported)
-            for field, rel in obj.relations.items():
-                if not field.endswith("Id") and rel.custom is not None:
-                    raise ValueError(f"{obj.name}.{field}: a custom relation's column is <field name>Id")
             for field, spec in obj.fields.items():
                 looked_up = [spec.through.object] if spec.through else []
                 looked_up += [spec.custom.options_from.object] if spec.custom and spec.custom.options_from else []
@@ -567,6 +565,10 @@ def _check_twenty_objects(mapping: Mapping) -> None:
         unknown = sorted(set(obj.targets) - set(targetable))
         if unknown:
             raise ValueError(f"object {obj.name!r}: unknown target kinds {unknown}; known: {sorted(targetable)}")
+        unnamed = [c for c in created_relations(obj, custom) if not (c.endswith("Id") and CAMEL_CASE.match(c[:-2] or "-"))]
+        if unnamed:
+            raise ValueError(f"object {obj.name!r}: relation columns of a custom object are named <field>Id "
+                             f"(the RELATION field's join column), as are relations declared `custom:`: {unnamed}")
         to_custom = [c for c, rel in obj.relations.items() if mapping.object(rel.object).twenty_object in custom]
         if obj.twenty_object not in custom:
             if to_custom:
@@ -577,11 +579,13 @@ def _check_twenty_objects(mapping: Mapping) -> None:
         if plain:
             raise ValueError(f"object {obj.name!r} writes the custom object {obj.twenty_object!r}: fields {plain} "
                              "need `custom:` (a custom object has only `name` built in)")
-        unnamed = [c for c in obj.relations if not (c.endswith("Id") and CAMEL_CASE.match(c[:-2] or "-"))]
-        if unnamed:
-            raise ValueError(f"object {obj.name!r}: relation columns of a custom object are named <field>Id "
-                             f"(the RELATION field's join column): {unnamed}")
     mapping.catalogue  # noqa: B018  (raises on relation cycles between custom objects)
+
+
+def created_relations(obj: ObjectMapping, custom_objects: Collection[str]) -> dict[str, Relation]:
+    """The relations Twenty gets a new RELATION field for: every relation of a custom object, and
+    those a standard object's mapping declares `custom:` (a company's parent company)."""
+    return {c: rel for c, rel in obj.relations.items() if obj.twenty_object in custom_objects or rel.custom is not None}
 
 
 def _check_reads(where: str, source_objects: list[str], known: dict[str, Any], exported: set[str]) -> None:

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from migration_pipeline.destinations.twenty.metadata import FieldSpec, ObjectSpec, SchemaSpec, SelectOption
-from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.mapping import Mapping, created_relations
 from migration_pipeline.engine.staging import StagedObject
 
 
@@ -29,16 +29,6 @@ def schema_spec(staged: list[StagedObject], mapping: Mapping) -> SchemaSpec:
                 is_unique=need.spec.unique,
                 options=tuple(SelectOption(value=v, label=label) for v, label in need.options.items()),
             )
-        for column, (target, relation) in obj.custom_relations.items():
-            name = column.removesuffix("Id")
-            fields[(obj.twenty_object, name)] = FieldSpec(
-                object=obj.twenty_object,
-                name=name,
-                label=relation.label,
-                type="RELATION",
-                description=relation.description,
-                relation_target=target,
-            )
         for column in obj.members:
             name = column.removesuffix("Id")
             fields[(obj.twenty_object, name)] = FieldSpec(
@@ -49,27 +39,31 @@ def schema_spec(staged: list[StagedObject], mapping: Mapping) -> SchemaSpec:
                 description="Workspace member responsible for this record (resolved by email)",
                 relation_target="workspaceMember",
             )
-        if obj.twenty_object in custom:
-            fields |= {(obj.twenty_object, f.name): f for f in _relation_fields(obj, mapping)}
+        fields |= {(obj.twenty_object, f.name): f for f in _relation_fields(obj, mapping)}
     return SchemaSpec(objects=objects, fields=tuple(fields.values()))
 
 
 def _relation_fields(obj: StagedObject, mapping: Mapping) -> list[FieldSpec]:
-    """A custom object's relations as MANY_TO_ONE RELATION fields (`opportunityId` -> field
-    `opportunity`). The field Twenty adds on the target (the list seen from an opportunity) is
-    labelled with the custom object's plural label, qualified when two relations share a target."""
-    plural_label = mapping.custom_objects[obj.twenty_object].label_plural
-    targets = {column: mapping.object(name).twenty_object for column, name in obj.relations.items()}
+    """The RELATION fields the object's relations need (`created_relations`), MANY_TO_ONE
+    (`opportunityId` -> field `opportunity`). A relation declared `custom:` carries its own label;
+    on a custom object, the field Twenty adds on the target (the list seen from an opportunity)
+    is labelled with the custom object's plural label, qualified when two relations share a target."""
+    relations = {column: rel for entry in mapping.objects if entry.twenty_object == obj.twenty_object
+                 for column, rel in created_relations(entry, mapping.custom_objects).items() if column in obj.relations}
+    targets = {column: mapping.object(rel.object).twenty_object for column, rel in relations.items()}
     sharing = Counter(targets.values())
+    custom = mapping.custom_objects.get(obj.twenty_object)
     specs = []
-    for column, target in targets.items():
-        name = column.removesuffix("Id")
-        label = _words(name)
+    for column, rel in relations.items():
+        name, target = column.removesuffix("Id"), targets[column]
+        label = rel.custom.label if rel.custom else _words(name)
+        inverse = None if custom is None else (
+            custom.label_plural if sharing[target] == 1 else f"{custom.label_plural} ({label})")
         specs.append(FieldSpec(
             object=obj.twenty_object, name=name, label=label, type="RELATION",
-            description=f"The related {target} record",
+            description=rel.custom.description if rel.custom else f"The related {target} record",
             relation_target=target,
-            inverse_label=plural_label if sharing[target] == 1 else f"{plural_label} ({label})",
+            inverse_label=inverse,
         ))
     return specs
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from migration_pipeline.destinations.twenty.objects import (
     ATTACHMENT,
-    ATTACHMENT_TARGETS,
     JUNCTIONS,
     Catalogue,
     is_target_junction,
@@ -33,7 +32,6 @@ from migration_pipeline.engine.mapping import (
     Mapping,
     ObjectMapping,
     Relation,
-    RelationField,
     Through,
     ValueSpec,
     enabled,
@@ -81,8 +79,6 @@ class StagedObject:
     custom_fields: list[CustomFieldNeed]
     input_rows: dict[str, int]  # mapped object -> source rows it considered
     cycles: list[list[str]] = field(default_factory=list)  # source keys of each circular chain left unlinked
-    # payload column -> (Twenty object it points at, the custom relation field to create)
-    custom_relations: dict[str, tuple[str, RelationField]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,8 +136,6 @@ class Stager:
             custom_fields=self._custom_fields(entries, records),
             input_rows={name: res.input_rows for name, res in results.items()},
             cycles=[c for res in results.values() for c in res.cycles],
-            custom_relations={col: (self.entries[rel.object].twenty_object, rel.custom)
-                              for e in entries for col, rel in e.relations.items() if rel.custom is not None},
         )
 
     def staged_objects(self) -> list[str]:
@@ -689,7 +683,7 @@ class Stager:
         for parent in (e for e in self.entries.values() if e.attachment is not None):
             spec = parent.attachment
             assert spec is not None
-            column = ATTACHMENT_TARGETS[parent.twenty_object]
+            column = target_field(parent.twenty_object)
             relations[column] = parent.name
             name = f"{parent.name}_files"
             rows = self._source_rows(parent.from_)

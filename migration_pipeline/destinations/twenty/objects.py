@@ -47,15 +47,9 @@ JUNCTIONS: dict[str, tuple[str, str]] = {"note": ("noteTarget", "noteId"), "task
 STANDARD_TARGETS = ("person", "company", "opportunity")
 
 # Files re-uploaded from the source: an attachment record per file, linked to the record it
-# belongs to by the column of that record's object.
+# belongs to by the `target_field` of that record's object (targetNoteId).
 ATTACHMENT = "attachment"
-ATTACHMENT_TARGETS: dict[str, str] = {
-    "note": "targetNoteId",
-    "task": "targetTaskId",
-    "person": "targetPersonId",
-    "company": "targetCompanyId",
-    "opportunity": "targetOpportunityId",
-}
+ATTACHMENT_TARGETS = ("note", "task", "person", "company", "opportunity")
 
 
 def target_field(kind: str) -> str:
