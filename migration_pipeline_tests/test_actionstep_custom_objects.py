@@ -148,7 +148,7 @@ def test_custom_objects_their_fields_and_relations_exist_before_any_record(migra
     for relation in ("opportunity", "person", "company"):
         assert participants[relation]["relationTargetObjectMetadataId"] == ids[relation]
     roles = sorted(t["name"] for t in fake_actionstep.records("participanttypes"))
-    assert sorted(o["label"] for o in participants["role"]["options"]) == roles
+    assert sorted(o["label"] for o in participants["participantRole"]["options"]) == roles
     # Seen from an opportunity (and a person, a company): its matter participants and records.
     assert {"matterParticipants", "matterDataRecords"} <= set(fields["opportunity"])
     assert "matterParticipants" in fields["person"] and "matterParticipants" in fields["company"]
@@ -190,7 +190,7 @@ def test_every_repeating_record_and_participant_lands_linked_and_typed(migrate, 
     for ap_id, want in expected.participants.items():
         got = junction[ap_id]
         assert got["opportunityId"] == opportunities[want["matter"]]["id"], ap_id
-        assert got["role"] == option_value(want["role"])
+        assert got["participantRole"] == option_value(want["role"])
         contact = expected.contacts[want["participant"]]
         assert got["name"] == f"{want['role']}: {contact['displayName']}"
         linked = (got["companyId"], got["personId"])
@@ -221,7 +221,7 @@ def test_every_repeating_record_and_participant_lands_linked_and_typed(migrate, 
     for check in ("counts_match", "field_totals_match"):
         assert run.check("actionstep/verify/reconciliation", check).passed, check
     reconciliation = (run.output / "verify" / "reconciliation.json").read_text(encoding="utf-8")
-    assert '"object": "matterParticipants"' in reconciliation and '"role: records per value"' in reconciliation
+    assert '"object": "matterParticipants"' in reconciliation and '"participantRole: records per value"' in reconciliation
 
 
 def test_a_rerun_writes_nothing_and_a_rollback_removes_records_and_schema(

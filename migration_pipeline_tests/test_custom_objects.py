@@ -31,7 +31,7 @@ BASE: dict[str, Any] = {
          "fields": {"name.firstName": {"from": "name"}}},
         {"name": "links", "twenty_object": "matterLink", "from": "links", "key": {"from": "id"},
          "fields": {"name": {"from": "role"},
-                    "role": {"from": "role", "transform": "select", "custom": {"type": "SELECT", "label": "Role"}}},
+                    "linkRole": {"from": "role", "transform": "select", "custom": {"type": "SELECT", "label": "Role"}}},
          "relations": {
              "opportunityId": {"object": "matters", "on_unresolved": "hold", "match": [{"from": "matter", "to": "id"}]},
              "personId": {"object": "people", "match": [{"from": "contact", "to": "id"}]},
@@ -86,7 +86,7 @@ def test_records_of_a_custom_object_hold_their_relations_as_source_keys() -> Non
     staged = Stager(_mapping(), EXTRACTS, {}).stage("matterLink")
     assert staged.plural == "matterLinks"
     records = staged.records.set_index(KEY)
-    assert records.loc["links:l2", ["opportunityId", "personId", "role", "tId"]].tolist() == [
+    assert records.loc["links:l2", ["opportunityId", "personId", "linkRole", "tId"]].tolist() == [
         "matters:m1", "people:c2", "WITNESS", "links:l2"]
     assert staged.relations == {"opportunityId": "matters", "personId": "people"}
     (held,) = staged.quarantined.to_dict("records")
@@ -102,7 +102,7 @@ def test_the_schema_creates_the_object_then_its_fields_and_relations() -> None:
         "matterLink", "matterLinks", "Matter link", "IconUsers")
     fields = {(f.object, f.name): f for f in spec.fields}
     assert fields[("matterLink", "tId")].is_unique
-    assert [o.value for o in fields[("matterLink", "role")].options] == ["CLIENT", "WITNESS"]
+    assert [o.value for o in fields[("matterLink", "linkRole")].options] == ["CLIENT", "WITNESS"]
     relations = {f.name: (f.relation_target, f.label, f.inverse_label)
                  for f in spec.fields if f.object == "matterLink" and f.type == "RELATION"}
     assert relations == {"opportunity": ("opportunity", "Opportunity", "Matter links"),

@@ -50,11 +50,11 @@ def _mapping(**overrides: Any) -> Mapping:
          "when": {"column": "kind", "one_of": ["person"]},
          "fields": {
              "name.firstName": {"from": "name"},
-             "role": {"from": "id", "transform": "select",
+             "matterRole": {"from": "id", "transform": "select",
                       "through": {"object": "roles", "key": "contact", "value": "role", "many": "most_common"},
                       "custom": {"type": "SELECT", "label": "Role",
                                  "options_from": {"object": "role_types", "column": "name"}}},
-             "roles": {"from": "id", "transform": "tags",
+             "matterRoles": {"from": "id", "transform": "tags",
                        "through": {"object": "roles", "key": "contact", "value": "role", "many": "all"},
                        "custom": {"type": "MULTI_SELECT", "label": "Roles"}},
              "firstRole": {"from": "id", "through": {"object": "roles", "key": "contact", "value": "role",
@@ -108,18 +108,18 @@ def test_a_field_condition_leaves_the_field_blank_elsewhere() -> None:
 def test_lookups_filter_rows_and_choose_among_several() -> None:
     people = _records(_stager().stage("person"))
     ada, named_like_company = people["people:3"], people["people:4"]
-    assert ada["role"] == "CLIENT"  # most common of Witness, Client, Client
-    assert ada["roles"] == ["WITNESS", "CLIENT"]  # every distinct one, in row order
+    assert ada["matterRole"] == "CLIENT"  # most common of Witness, Client, Client
+    assert ada["matterRoles"] == ["WITNESS", "CLIENT"]  # every distinct one, in row order
     assert ada["firstRole"] == "Witness"
     assert ada["clientOn"] == "m3"  # only rows with role Client; the last one by default
-    assert named_like_company["role"] == "REFERRER" and named_like_company["clientOn"] is None
+    assert named_like_company["matterRole"] == "REFERRER" and named_like_company["clientOn"] is None
 
 
 def test_options_from_a_source_table_include_unused_ones_with_the_source_labels() -> None:
     needs = {n.name: n for n in _stager().stage("person").custom_fields}
-    assert needs["role"].options == {"CLIENT": "Client", "OPPOSING_COUNSEL": "Opposing Counsel",
+    assert needs["matterRole"].options == {"CLIENT": "Client", "OPPOSING_COUNSEL": "Opposing Counsel",
                                      "REFERRER": "Referrer", "WITNESS": "Witness"}
-    assert needs["roles"].options == {"CLIENT": "Client", "REFERRER": "Referrer", "WITNESS": "Witness"}  # seen only
+    assert needs["matterRoles"].options == {"CLIENT": "Client", "REFERRER": "Referrer", "WITNESS": "Witness"}  # seen only
 
 
 def test_a_duplicate_unique_value_can_be_left_blank_instead_of_holding_the_record() -> None:

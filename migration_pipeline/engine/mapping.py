@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from migration_pipeline.core.twenty_names import name_problem, standard_fields
 from migration_pipeline.destinations.twenty.objects import (
     ATTACHMENT,
     ATTACHMENT_TARGETS,
@@ -477,6 +478,7 @@ class Mapping(_Strict):
                 _check_reads(f"{obj.name}.pivot", read, self.source.objects, exported)
         _check_twenty_objects(self)
         _check_custom_objects(self)
+        _check_field_names(self)
         workflow = self.rebuild.workflow if self.rebuild else None
         if workflow is not None:
             for where, source_object in [("root", workflow.root)] + [
@@ -542,8 +544,9 @@ def _check_custom_objects(mapping: Mapping) -> None:
     taken = {name for obj in STANDARD_OBJECTS.values() for name in (obj.singular, obj.plural)}
     for name, spec in mapping.custom_objects.items():
         for word in (name, spec.plural):
-            if not CAMEL_CASE.match(word):
-                raise ValueError(f"custom object {name!r}: {word!r} is not a camelCase name (Twenty needs one)")
+            problem = name_problem(word)
+            if problem:
+                raise ValueError(f"custom object {name!r}: the name {word!r} {problem} (Twenty refuses it)")
             if word in taken:
                 raise ValueError(f"custom object {name!r}: the name {word!r} is taken by another object")
             taken.add(word)
@@ -580,6 +583,27 @@ def _check_twenty_objects(mapping: Mapping) -> None:
             raise ValueError(f"object {obj.name!r} writes the custom object {obj.twenty_object!r}: fields {plain} "
                              "need `custom:` (a custom object has only `name` built in)")
     mapping.catalogue  # noqa: B018  (raises on relation cycles between custom objects)
+
+
+def _check_field_names(mapping: Mapping) -> None:
+    """Every field name the mapping makes Twenty create is one Twenty accepts (checked before
+    anything runs): custom fields, relation fields, the fields keeping an owner's original
+    value, the external key. A new field may not take the name of a field Twenty already has."""
+    custom = mapping.custom_objects
+    key_problem = name_problem(mapping.defaults.external_key_field)
+    if key_problem:
+        raise ValueError(f"defaults.external_key_field {mapping.defaults.external_key_field!r} {key_problem}")
+    for obj in mapping.objects:
+        new = {name: "custom field" for name, spec in obj.fields.items() if spec.custom is not None}
+        new |= {column.removesuffix("Id"): "relation field" for column in created_relations(obj, custom)}
+        new |= {member.keep_original_in: "field keeping the original owner" for member in obj.members.values()}
+        for name, what in new.items():
+            problem = name_problem(name)
+            if problem is None and name in standard_fields(obj.twenty_object):
+                problem = f"is already a field of Twenty's {obj.twenty_object}"
+            if problem:
+                raise ValueError(f"object {obj.name!r} (Twenty {obj.twenty_object}), {what} {name!r}: the name "
+                                 f"{name!r} {problem}; rename it in the mapping")
 
 
 def created_relations(obj: ObjectMapping, custom_objects: Collection[str]) -> dict[str, Relation]:
