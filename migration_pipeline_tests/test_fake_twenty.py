@@ -388,16 +388,15 @@ def test_custom_object_is_served_at_its_plural(client: httpx.Client, fake: FakeT
     assert company["name"] == "Acme"
 
 
-def test_field_delete_requires_deactivation_first(client: httpx.Client, fake: FakeTwenty) -> None:
+def test_an_active_field_is_deleted_directly_as_on_twenty_2_21(client: httpx.Client, fake: FakeTwenty) -> None:
     field_id = add_field(client, "company", type="NUMBER", name="employeesCount", label="Employees").json()["id"]
     create(client, "companies", {"name": "Acme", "employeesCount": 12})
 
     active_delete = client.delete(f"/rest/metadata/fields/{field_id}")
-    client.patch(f"/rest/metadata/fields/{field_id}", json={"isActive": False})
-    inactive_delete = client.delete(f"/rest/metadata/fields/{field_id}")
+    again = client.delete(f"/rest/metadata/fields/{field_id}")
 
-    assert active_delete.status_code == 400
-    assert inactive_delete.status_code == 200
+    assert active_delete.status_code == 200  # examples-2.md section 5: no deactivation needed
+    assert again.status_code == 404 and again.json()["code"] == "FIELD_METADATA_NOT_FOUND"
     assert "employeesCount" not in fake.records("companies")[0]
     assert client.get(f"/rest/metadata/fields/{field_id}").status_code == 404
 

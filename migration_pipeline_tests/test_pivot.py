@@ -68,8 +68,11 @@ def test_field_names_are_prefixed_camel_case() -> None:
     assert pivot_field_name("Family Law", "AgreedFee") == "familyLawAgreedFee"
     assert pivot_field_name("Conveyancing", "ref_no") == "conveyancingRefNo"
     assert pivot_field_name("", "Fee") == "fee"
-    assert pivot_field_name("2024 Matters", "Fee") == "f2024MattersFee"
+    assert pivot_field_name("2024 Matters", "Fee") == "n2024MattersFee"  # Twenty's own prefix for a digit
     assert pivot_field_name("Société", "Fee") == "societeFee"
+    # Never a name Twenty refuses or one its object already has: Twenty's own "Custom" suffix.
+    assert pivot_field_name("", "Type") == "typeCustom"
+    assert pivot_field_name("", "Stage", taken={"stage"}) == "stageCustom"
 
 
 def test_values_are_cast_by_their_data_type_onto_their_record() -> None:
@@ -128,3 +131,22 @@ def test_pivot_reading_an_unknown_source_object_is_refused(tmp_path) -> None:
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(MappingError, match="pivot reads unknown source object 'nope'"):
         load_mapping(path)
+
+
+def test_a_pivoted_field_never_takes_a_name_twenty_refuses_or_its_object_already_has() -> None:
+    extracts = _extracts()
+    extracts["deals"] = pd.concat([extracts["deals"], pd.DataFrame([{"id": "13", "name": "D", "kind": None}])])
+    extracts["defs"] = pd.concat([extracts["defs"], pd.DataFrame(
+        [("4--Stage", "Stage", "Stage", "Str", "false"), ("4--Type", "Type", "Type", "Str", "false"),
+         ("4--Name", "name", "Name", "Str", "false")], columns=["id", "name", "label", "dtype", "repeating"])])
+    extracts["values"] = pd.concat([extracts["values"], pd.DataFrame(
+        [("13", "4--Stage", "won"), ("13", "4--Type", "lease"), ("13", "4--Name", "Deal D")],
+        columns=["deal", "def", "text"])])
+
+    staged = Stager(_mapping(), extracts, {"currency": "AUD"}).stage("opportunity")
+
+    record = staged.records.set_index("source_key").loc["deals:13"]
+    # `stage` is Twenty's, `type` is reserved, `name` is the mapping's own field: each gets Twenty's suffix.
+    assert (record["stageCustom"], record["typeCustom"], record["nameCustom"], record["name"]) == (
+        "won", "lease", "Deal D", "D")
+    assert {"stageCustom", "typeCustom", "nameCustom"} <= {need.name for need in staged.custom_fields}

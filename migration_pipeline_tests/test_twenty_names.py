@@ -10,6 +10,7 @@ import pytest
 from migration_pipeline.core.twenty_names import (
     MAX_NAME_LENGTH,
     RESERVED_NAMES,
+    inverse_label,
     name_from_label,
     name_problem,
     standard_fields,
@@ -82,3 +83,11 @@ def test_the_name_twenty_gives_a_relation_inverse_from_its_label() -> None:
 def test_custom_objects_come_with_twentys_built_in_fields() -> None:
     assert {"name", "noteTargets", "timelineActivities", "searchVector"} <= standard_fields("matterRecord")
     assert "pointOfContactForOpportunities" in standard_fields("person")
+
+
+def test_an_inverse_label_is_changed_only_when_its_name_would_clash() -> None:
+    taken = standard_fields("workspaceMember")
+    assert inverse_label("Owned people", taken) == "Owned people"
+    assert inverse_label("Assigned tasks", taken) == "Assigned tasks Custom"
+    assert inverse_label("Assigned tasks", taken | {"assignedTasksCustom"}) == "Assigned tasks Custom2"
+    assert name_from_label(inverse_label("Assigned tasks", taken)) == "assignedTasksCustom"

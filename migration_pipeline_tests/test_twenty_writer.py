@@ -24,7 +24,6 @@ from migration_pipeline.destinations.twenty.metadata import (
     FieldSpec,
     ObjectSpec,
     SchemaError,
-    SchemaReport,
     SchemaSpec,
     SelectOption,
     drop_created,
@@ -565,12 +564,14 @@ def test_ensure_schema_fails_when_the_read_back_lacks_what_was_created() -> None
             ensure_schema(client, PEOPLE_SCHEMA)
 
 
-def test_drop_created_removes_exactly_what_ensure_schema_created(fake_twenty: Any) -> None:
+def test_drop_created_removes_exactly_what_ensure_schema_created(fake_twenty: Any, ledger: Ledger) -> None:
     with connect(fake_twenty) as client:
         ensure_schema(client, PEOPLE_SCHEMA)
-        report = ensure_schema(client, SCHEMA)
+        ensure_schema(client, SCHEMA, ledger.schema_journal(RUN))
 
-        drop_created(client, SchemaReport.from_dict(report.to_dict()))
+        results = drop_created(client, ledger.schema_created(RUN))
+
+        assert all(r.dropped for r in results) and len(results) == 5  # the object and 4 fields (2 go with it)
 
         objects = {o["nameSingular"]: o for o in client.metadata_objects()}
         assert "legacyDeal" not in objects

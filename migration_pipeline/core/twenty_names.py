@@ -116,3 +116,13 @@ def tenant_name(text: str, taken: Collection[str] = ()) -> str:
         suffix = SUFFIX + (str(attempt) if attempt > 1 else "")
         name, attempt = base[: MAX_NAME_LENGTH - len(suffix)] + suffix, attempt + 1
     return name
+
+
+def inverse_label(label: str, taken: Collection[str]) -> str:
+    """A relation's `targetFieldLabel` whose name (`name_from_label`) is not in `taken` (the
+    target object's field names): the label, else with " Custom", " Custom2" ... after it.
+    Twenty refuses a clash with 400 NOT_AVAILABLE and never suffixes it itself."""
+    candidate, attempt = label, 1
+    while name_from_label(candidate) in taken:
+        candidate, attempt = f"{label} {SUFFIX}{attempt if attempt > 1 else ''}", attempt + 1
+    return candidate

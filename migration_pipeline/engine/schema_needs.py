@@ -1,13 +1,31 @@
-"""Staged data -> the custom objects, fields and options Twenty must have before any record moves."""
+"""Staged data -> the custom objects, fields and options Twenty must have before any record moves.
+
+The staged objects carry the fields and select options of the whole export (a sample run too),
+so a sample run and its full run ask for the same schema. A SELECT/MULTI_SELECT field with no
+value anywhere in the export and no declared options is skipped (Twenty refuses a select
+without options) and listed with its reason; the first run whose export has a value creates it.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 
-from migration_pipeline.destinations.twenty.metadata import FieldSpec, ObjectSpec, SchemaSpec, SelectOption
+from migration_pipeline.core.twenty_names import inverse_label, name_from_label, standard_fields
+from migration_pipeline.destinations.twenty.metadata import (
+    SELECT_TYPES,
+    FieldSpec,
+    ObjectSpec,
+    SchemaSpec,
+    SelectOption,
+    SkippedField,
+)
 from migration_pipeline.engine.mapping import Mapping, created_relations
 from migration_pipeline.engine.staging import StagedObject
+
+NO_OPTIONS = ("no value in the whole export and no declared options, and Twenty refuses a select without "
+              "options: not created (the first run whose export has a value creates it)")
 
 
 def schema_spec(staged: list[StagedObject], mapping: Mapping) -> SchemaSpec:
@@ -18,8 +36,12 @@ def schema_spec(staged: list[StagedObject], mapping: Mapping) -> SchemaSpec:
         for name in dict.fromkeys(obj.twenty_object for obj in staged) if name in custom
     )
     fields: dict[tuple[str, str], FieldSpec] = {}
+    skipped: list[SkippedField] = []
     for obj in staged:
         for need in obj.custom_fields:
+            if need.spec.type in SELECT_TYPES and not need.options:
+                skipped.append(SkippedField(obj.twenty_object, need.name, need.spec.type, NO_OPTIONS))
+                continue
             fields[(obj.twenty_object, need.name)] = FieldSpec(
                 object=obj.twenty_object,
                 name=need.name,
@@ -38,9 +60,10 @@ def schema_spec(staged: list[StagedObject], mapping: Mapping) -> SchemaSpec:
                 type="RELATION",
                 description="Workspace member responsible for this record (resolved by email)",
                 relation_target="workspaceMember",
+                inverse_label=f"{mapping.catalogue[obj.twenty_object].label} {name.title()}",
             )
         fields |= {(obj.twenty_object, f.name): f for f in _relation_fields(obj, mapping)}
-    return SchemaSpec(objects=objects, fields=tuple(fields.values()))
+    return SchemaSpec(objects=objects, fields=_unclashing_inverses(list(fields.values())), skipped=tuple(skipped))
 
 
 def _relation_fields(obj: StagedObject, mapping: Mapping) -> list[FieldSpec]:
@@ -57,7 +80,7 @@ def _relation_fields(obj: StagedObject, mapping: Mapping) -> list[FieldSpec]:
     for column, rel in relations.items():
         name, target = column.removesuffix("Id"), targets[column]
         label = rel.custom.label if rel.custom else _words(name)
-        inverse = None if custom is None else (
+        inverse = f"{mapping.catalogue[obj.twenty_object].label} {label}" if custom is None else (
             custom.label_plural if sharing[target] == 1 else f"{custom.label_plural} ({label})")
         specs.append(FieldSpec(
             object=obj.twenty_object, name=name, label=label, type="RELATION",
@@ -66,6 +89,24 @@ def _relation_fields(obj: StagedObject, mapping: Mapping) -> list[FieldSpec]:
             inverse_label=inverse,
         ))
     return specs
+
+
+def _unclashing_inverses(fields: list[FieldSpec]) -> tuple[FieldSpec, ...]:
+    """Twenty names a relation's inverse field from its label and refuses a name its target
+    already has (400 NOT_AVAILABLE): each inverse label is suffixed when its name would clash
+    with the target's fields (Twenty's own and the ones asked for here) or an earlier inverse."""
+    taken: dict[str, set[str]] = {}
+    for spec in fields:
+        names = taken.setdefault(spec.object, set(standard_fields(spec.object)))
+        names |= {spec.name, f"{spec.name}Id"} if spec.type == "RELATION" else {spec.name}
+    out = []
+    for spec in fields:
+        if spec.type == "RELATION" and spec.relation_target and spec.inverse_label:
+            names = taken.setdefault(spec.relation_target, set(standard_fields(spec.relation_target)))
+            spec = replace(spec, inverse_label=inverse_label(spec.inverse_label, names))
+            names.add(name_from_label(spec.inverse_label))
+        out.append(spec)
+    return tuple(out)
 
 
 def _words(name: str) -> str:

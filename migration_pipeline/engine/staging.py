@@ -8,16 +8,15 @@ related records; the load step turns them into Twenty ids through the ledger, in
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
 
+from migration_pipeline.core.twenty_names import standard_fields, tenant_name
 from migration_pipeline.destinations.twenty.objects import (
     ATTACHMENT,
     JUNCTIONS,
@@ -107,6 +106,7 @@ class Stager:
         self._indexes: dict[tuple[str, int, int], defaultdict[Any, set[int]]] = {}
         self._pivots: dict[str, _PivotTable] = {}
         self._pivot_needs: dict[str, dict[str, CustomFieldNeed]] = defaultdict(dict)
+        self._taken: dict[str, frozenset[str]] = {}
 
     @cached_property
     def entries(self) -> dict[str, ObjectMapping]:
@@ -298,6 +298,17 @@ class Stager:
             self._pivots[entry.name] = _PivotTable(definitions, values, choices)
         return self._pivots[entry.name]
 
+    def _names_taken(self, twenty_object: str) -> frozenset[str]:
+        """Names a pivoted field of this object may not take: Twenty's own fields and the
+        fields and relations the mapping declares on it (from the mapping alone, so the same
+        every run)."""
+        if twenty_object not in self._taken:
+            entries = [e for e in self.mapping.objects if e.twenty_object == twenty_object]
+            declared = {name for e in entries for name in (*e.fields, *e.members, *e.relations)}
+            declared |= {column.removesuffix("Id") for e in entries for column in (*e.relations, *e.members)}
+            self._taken[twenty_object] = standard_fields(twenty_object) | declared
+        return self._taken[twenty_object]
+
     def _pivoted(
         self, entry: ObjectMapping, row: dict[str, Any], key: str, issues: list[dict[str, Any]]
     ) -> dict[str, Any]:
@@ -312,7 +323,7 @@ class Stager:
             definition = table.definitions[field_key]
             source_name = _cell(definition.get(pivot.definitions.name)) or field_key
             source_type = _cell(definition.get(pivot.definitions.type)) or ""
-            name = pivot_field_name(prefix, source_name)
+            name = pivot_field_name(prefix, source_name, self._names_taken(entry.twenty_object))
             twenty_type = pivot.types.get(source_type)
             if twenty_type is None:
                 if raw is not None:
@@ -752,17 +763,10 @@ class _PivotTable:
     choices: dict[str, list[str]]  # definition key -> choice labels, in source order
 
 
-def pivot_field_name(prefix: str, name: str) -> str:
-    """A Twenty field name (camelCase ASCII, starting with a letter) for a pivoted field:
-    ("Family Law", "AgreedFee") -> "familyLawAgreedFee"."""
-    words = re.findall(r"[A-Za-z0-9]+", _ascii(f"{prefix} {name}"))
-    camel = "".join(w[0].upper() + w[1:] for w in words)
-    camel = camel[:1].lower() + camel[1:] if camel else "field"
-    return camel if camel[0].isalpha() else f"f{camel}"
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+def pivot_field_name(prefix: str, name: str, taken: Collection[str] = ()) -> str:
+    """The Twenty field name of a pivoted field (`tenant_name`, avoiding `taken`):
+    ("Family Law", "AgreedFee") -> "familyLawAgreedFee", ("", "Type") -> "typeCustom"."""
+    return tenant_name(f"{prefix} {name}", taken)
 
 
 def import_order(entries: Iterable[ObjectMapping], catalogue: Catalogue) -> list[str]:

@@ -147,10 +147,15 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
     )
     def _stage(context: AssetExecutionContext, **extracts: pd.DataFrame):
         settings: MigrationSettings = context.resources.migration_settings
+        source_settings = mapping.settings(settings.overrides())
         if run_kind(context.partition_key) == "sample":  # a representative, related slice of the export
-            extracts = sample_extracts(mapping, extracts, mapping.settings(settings.overrides()),
-                                       settings.sample_size).extracts
-        staged = Stager(mapping, extracts, mapping.settings(settings.overrides())).stage(twenty_object)
+            sliced = sample_extracts(mapping, extracts, source_settings, settings.sample_size).extracts
+            staged = Stager(mapping, sliced, source_settings).stage(twenty_object)
+            # Fields and select options come from the whole export: the sample and its full run
+            # create the same schema (a select blank in the slice still gets its options).
+            staged.custom_fields = Stager(mapping, extracts, source_settings).stage(twenty_object).custom_fields
+        else:
+            staged = Stager(mapping, extracts, source_settings).stage(twenty_object)
         validation = validate(schema, staged.records)
         staged = _quarantine_invalid(staged, validation.failed_rows)
         final = validate(schema, staged.records)
@@ -220,15 +225,21 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
             gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
-                report = ensure_schema(client, schema_spec(list(staged.values()), mapping))
-            ledger.record_schema_changes(run_key, report.to_dict())
+                # each change is in the ledger as it happens, so a rollback can undo a failed attempt
+                report = ensure_schema(client, schema_spec(list(staged.values()), mapping),
+                                       ledger.schema_journal(run_key))
+        for skipped in report.skipped:
+            context.log.warning(f"field {skipped.object}.{skipped.name} ({skipped.type}) skipped: {skipped.reason}")
         return dg.Output(
             report,
             metadata={
                 "sample_gate": gate,
+                "created_objects": len(report.created_objects),
                 "created_fields": len(report.created_fields),
                 "added_options": len(report.added_options),
                 "already_present": len(report.already_present),
+                "ours_from_earlier_runs": len(report.ours_from_earlier),
+                "skipped_fields": dg.MetadataValue.json([f"{s.object}.{s.name}: {s.reason}" for s in report.skipped]),
                 "report": dg.MetadataValue.json(report.to_dict()),
             },
         )

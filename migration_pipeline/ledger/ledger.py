@@ -19,13 +19,13 @@ from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
+from migration_pipeline.ledger.schema_log import SchemaChangeLog, upgrade_legacy_schema_changes
 from migration_pipeline.ledger.tables import (
     approvals,
     metadata,
     rollback_actions,
     rollbacks,
     runs,
-    schema_changes,
     writes,
 )
 
@@ -84,7 +84,7 @@ AUDIT_COLUMNS = (
 CHANGING: tuple[str, ...] = ("create", "update", "restore")
 
 
-class Ledger:
+class Ledger(SchemaChangeLog):
     def __init__(self, url: str = DEFAULT_URL) -> None:
         self._engine = _create_engine(url)
         self._in_chunk = 900 if self._engine.dialect.name == "sqlite" else 10_000
@@ -181,19 +181,7 @@ class Ledger:
                     started_at=_now(), status="requested",
                 ))
 
-    # -- schema changes and approvals -------------------------------------------------------
-
-    def record_schema_changes(self, run_key: str, report: Mapping[str, Any]) -> None:
-        """Keep what a run's schema pre-creation created (SchemaReport.to_dict())."""
-        with self._begin() as conn:
-            conn.execute(sa.insert(schema_changes).values(run_key=run_key, report=dict(report), recorded_at=_now()))
-
-    def schema_changes(self, run_key: str) -> list[dict[str, Any]]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                sa.select(schema_changes.c.report).where(schema_changes.c.run_key == run_key).order_by(schema_changes.c.id)
-            ).all()
-        return [row.report for row in rows]
+    # -- approvals (schema changes: SchemaChangeLog) --------------------------------------------
 
     def approve(self, run_key: str, approved_by: str, note: str = "") -> None:
         """Record that a person approved a sample run (idempotent: the latest approval wins)."""
@@ -427,34 +415,6 @@ class Ledger:
                     sa.update(runs).where(runs.c.run_key == run_key.scalar_subquery()).values(status="rolled_back")
                 )
 
-    def mark_schema_dropped(self, rollback_id: int, through_id: int) -> None:
-        """The rollback removed what the run's schema_changes rows up to `through_id` created."""
-        with self._begin() as conn:
-            conn.execute(
-                sa.update(rollbacks)
-                .where(rollbacks.c.id == rollback_id)
-                .values(schema_dropped_at=_now(), schema_through_id=through_id)
-            )
-
-    def undropped_schema_changes(self, run_key: str | None = None) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-        """run key -> (id, SchemaReport.to_dict()) of the schema changes that created something
-        and that no rollback has removed yet, oldest first."""
-        query = sa.select(schema_changes.c.id, schema_changes.c.run_key, schema_changes.c.report).order_by(
-            schema_changes.c.id
-        )
-        if run_key is not None:
-            query = query.where(schema_changes.c.run_key == run_key)
-        dropped = sa.select(rollbacks.c.run_key, sa.func.max(rollbacks.c.schema_through_id)).group_by(
-            rollbacks.c.run_key
-        )
-        with self._connect() as conn:
-            through = {key: last or 0 for key, last in conn.execute(dropped)}
-            changes: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-            for row_id, key, report in conn.execute(query):
-                if row_id > through.get(key, 0) and _created_something(report):
-                    changes.setdefault(key, []).append((row_id, report))
-        return changes
-
     def rollbacks(self, run_key: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(rollbacks).order_by(rollbacks.c.id)
         if run_key is not None:
@@ -558,7 +518,7 @@ class Ledger:
         candidates = {key for key, last in last_write.items() if last > done_through.get(key, 0)}
         candidates |= unfinished
         if with_schema:
-            candidates |= set(self.undropped_schema_changes())
+            candidates |= {row["run_key"] for row in self.schema_created()}
         return sorted(candidates, key=lambda key: (last_write.get(key, 0), key), reverse=True)
 
     def audit(
@@ -641,6 +601,8 @@ class Ledger:
             if not self._ready:
                 metadata.create_all(self._engine)
                 _add_missing_columns(self._engine)
+                with self._engine.begin() as conn:
+                    upgrade_legacy_schema_changes(conn)
                 self._ready = True
 
     def _begin(self) -> Any:
@@ -675,11 +637,6 @@ def _outcome_values(row: WriteRow, now: datetime) -> dict[str, Any]:
         "fields": list(row.fields) if row.fields is not None else None,
         "written_at": now,
     }
-
-
-def _created_something(report: Mapping[str, Any]) -> bool:
-    """Whether a recorded SchemaReport.to_dict() created anything a rollback could drop."""
-    return any(report.get(group) for group in ("created_objects", "created_fields", "added_options"))
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:

@@ -8,7 +8,9 @@ they were written (note targets, notes, people, companies):
 - a record it updated gets back, from the before-image, the fields the run wrote;
 - a record it restored from soft-delete gets its fields back and is deleted again, with its
   original `deletedAt`;
-- with `drop_schema`, the custom objects, fields and select options it created are removed.
+- with `drop_schema`, the custom objects, fields and select options it created are removed:
+  every one the ledger's schema log holds for the run, failed attempts included, and nothing
+  else (never a field Twenty added itself, such as a custom object's morph-relation targets).
 
 Requests are bulk (up to 200 records each) and every step is idempotent, so a rollback that
 stopped half-way (a crash, Twenty down) is simply run again. What it did is recorded per write
@@ -19,7 +21,7 @@ marks its run. Knows nothing about any source: only the ledger and Twenty.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,7 +36,6 @@ Log = Callable[[str], None]
 READ_ONLY_FIELDS = frozenset(
     {"id", "createdAt", "updatedAt", "deletedAt", "createdBy", "updatedBy", "position", "searchVector"}
 )
-_SCHEMA_GROUPS = ("created_objects", "created_fields", "added_options")
 # Records handled per step. Id filters fit ~140 ids in a URL and bodies 200 records, so steps
 # larger than one batch let the client pack its requests full (8 per 1,000 records, not 10).
 STEP = 5 * MAX_BATCH
@@ -48,17 +49,15 @@ class RollbackRefused(Exception):
 class PlannedRun:
     run_key: str
     writes: list[dict[str, Any]]  # undoable writes, oldest first
-    schema_changes: list[tuple[int, dict[str, Any]]]  # (id, SchemaReport.to_dict()) to drop, oldest first
+    schema_changes: list[dict[str, Any]]  # schema log rows of what it created, to drop, oldest first
 
     def counts(self) -> dict[str, dict[str, int]]:
         """object -> undo operation -> records."""
         counts: dict[str, Counter[str]] = {}
         for write in _first_write_per_record(self.writes).values():
             counts.setdefault(write["object"], Counter())[_UNDO[write["operation"]]] += 1
-        for _, report in self.schema_changes:
-            for group in _SCHEMA_GROUPS:
-                for item in report.get(group, ()):
-                    counts.setdefault("metadata", Counter())[f"drop_{item['kind']}"] += 1
+        for row in self.schema_changes:
+            counts.setdefault("metadata", Counter())[f"drop_{row['kind']}"] += 1
         return {object: dict(ops) for object, ops in counts.items()}
 
 
@@ -159,18 +158,11 @@ def _refuse_if_newer_runs_depend_on(ledger: Ledger, run_key: str, drop_schema: b
             f"(newest first), or every run with --all; nothing was changed."
         )
     if drop_schema:
-        created = {
-            item["metadata_id"]
-            for report in ledger.schema_changes(run_key)
-            for group in ("created_objects", "created_fields")
-            for item in report.get(group, ())
-        }
+        created = {row["metadata_id"] for row in ledger.schema_created(run_key) if row["kind"] != "option"}
         users = sorted(
             other
             for other in ledger.runs_to_roll_back()
-            if other != run_key
-            and any(item["metadata_id"] in created for report in ledger.schema_changes(other)
-                    for item in report.get("already_present", ()))
+            if other != run_key and any(row["metadata_id"] in created for row in ledger.schema_used(other))
         )
         if users:
             raise RollbackRefused(
@@ -189,8 +181,8 @@ def _unsettled_message(ledger: Ledger, run_key: str, count: int) -> str:
     )
 
 
-def _schema_to_drop(ledger: Ledger, run_key: str, drop_schema: bool) -> list[tuple[int, dict[str, Any]]]:
-    return ledger.undropped_schema_changes(run_key).get(run_key, []) if drop_schema else []
+def _schema_to_drop(ledger: Ledger, run_key: str, drop_schema: bool) -> list[dict[str, Any]]:
+    return ledger.schema_created(run_key) if drop_schema else []
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -233,18 +225,18 @@ def _first_write_per_record(writes: list[dict[str, Any]]) -> dict[tuple[str, str
 def _drop_schema(
     client: TwentyClient, ledger: Ledger, rollback_id: int, run: PlannedRun, outcome: RunRollback
 ) -> None:
-    for _, report in reversed(run.schema_changes):
-        drop_created(client, report)
-        items = [item for group in _SCHEMA_GROUPS for item in report.get(group, ())]
-        ledger.record_rollback_actions(rollback_id, run.run_key, [
-            RollbackAction(item["object"], f"drop_{item['kind']}", item["metadata_id"], _schema_label(item))
-            for item in items
-        ])
-        outcome.done.update(f"drop_{item['kind']}" for item in items)
-    ledger.mark_schema_dropped(rollback_id, through_id=run.schema_changes[-1][0])
+    results = drop_created(client, run.schema_changes)
+    ledger.record_rollback_actions(rollback_id, run.run_key, [
+        RollbackAction(r.row["object"], f"drop_{r.row['kind']}", r.row["metadata_id"], _schema_label(r.row),
+                       status="done" if r.dropped else "failed", message=r.failure)
+        for r in results
+    ])
+    outcome.done.update(f"drop_{r.row['kind']}" for r in results if r.dropped)
+    outcome.failures += [f"{_schema_label(r.row)}: {r.failure}" for r in results if not r.dropped]
+    ledger.mark_schema_dropped(rollback_id, [r.row["id"] for r in results if r.dropped])
 
 
-def _schema_label(item: dict[str, Any]) -> str:
+def _schema_label(item: Mapping[str, Any]) -> str:
     if item["kind"] == "option":
         return f"option {item['object']}.{item['field']}={item['name']}"
     return f"{item['kind']} {item['object']}" + (f".{item['name']}" if item["kind"] == "field" else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from migration_pipeline.core.twenty_names import MAX_NAME_LENGTH, RESERVED_NAMES, name_from_label
 from migration_pipeline_tests.fakes.twenty_errors import (
     ApiError,
     class_validator_error,
@@ -18,7 +19,6 @@ from migration_pipeline_tests.fakes.twenty_schema import (
     OPTION_VALUE_PATTERN,
     FieldMeta,
     ObjectMeta,
-    camel_case,
     capitalize_first,
     empty_value,
     now_iso,
@@ -57,10 +57,23 @@ def _taken_names(obj: ObjectMeta) -> set[str]:
     return {f.name for f in obj.fields.values()} | {f.column for f in obj.fields.values() if f.column}
 
 
+# Twenty 2.21's name rules (validate-flat-field-metadata-name.util.ts and its object twin).
+RESERVED_MESSAGE = 'This name is reserved. Use a different name or the system will add "Custom" suffix.'
+INVALID_NAME_MESSAGE = "Name is not valid: it must start with lowercase letter and contain only alphanumeric letters"
+
+
+def name_errors(name: str) -> list[str]:
+    """Twenty's messages for a name it refuses, in its order."""
+    errors = ["Name is too long"] if len(name) > MAX_NAME_LENGTH else []
+    errors += ["Name is too short"] if not name else []
+    errors += [INVALID_NAME_MESSAGE] if not NAME_PATTERN.match(name) else []
+    return errors + ([RESERVED_MESSAGE] if name in RESERVED_NAMES else [])
+
+
 def _check_name_available(obj: ObjectMeta, name: str) -> None:
-    if not NAME_PATTERN.match(name):
-        # Assumption: wording of the real invalid-name error is not recorded.
-        raise _field_error(obj, name, "INVALID_FIELD_INPUT", f"Name \"{name}\" is not valid: use camelCase", name)
+    errors = name_errors(name)
+    if errors:
+        raise _field_error(obj, name, "INVALID_FIELD_INPUT", errors[0], name)
     if name in _taken_names(obj) or f"{name}Id" in _taken_names(obj):
         raise _field_error(obj, name, "NOT_AVAILABLE",
                            f"Name \"{name}\" is not available as it is already used by another field", name)
@@ -168,8 +181,12 @@ def _create_relation(ws: Workspace, obj: ObjectMeta, body: dict[str, Any]) -> Fi
     if target is None:
         raise _field_error(obj, name, "INVALID_FIELD_INPUT", "Target object metadata not found",
                            payload.get("targetObjectMetadataId"))
-    target_label = payload.get("targetFieldLabel") or obj.label_plural
-    target_name = camel_case(target_label)
+    target_label = payload.get("targetFieldLabel")
+    if not isinstance(target_label, str):
+        raise metadata_validation_error(
+            code="FIELD_METADATA_RELATION_MALFORMED", name="", object_universal_id=obj.id, value=payload,
+            message="Relation creation payload is invalid: targetFieldLabel must be a string")
+    target_name = name_from_label(target_label)  # Twenty names the inverse from the label
     _check_name_available(target, target_name)
     common = {"is_custom": True, "description": body.get("description"), "icon": body.get("icon")}
     if payload["type"] == MANY_TO_ONE:
@@ -229,14 +246,23 @@ def _drop_removed_options(ws: Workspace, obj: ObjectMeta, field: FieldMeta) -> N
 
 
 def delete_field(ws: Workspace, field_id: str) -> FieldMeta:
-    obj, field = _existing_field(ws, field_id)
-    if not field.is_custom:
+    """Observed on 2.21: active fields are deleted directly; deleting either side of a relation
+    removes both; deleting ONE target of a morph relation removes EVERY target of it
+    (examples-2.md section 12), standard ones included."""
+    found = ws.find_field(field_id)
+    if found is None:
+        raise ApiError(404, {"statusCode": 404, "error": "Error", "messages": ["Field to delete not found"],
+                             "code": "FIELD_METADATA_NOT_FOUND"})
+    obj, field = found
+    if not field.is_custom and not field.morph:
         raise _field_error(obj, field.name, "FIELD_MUTATION_NOT_ALLOWED", "Standard fields cannot be deleted",
                            action="delete")
-    if field.is_active:
-        # Assumption: wording of the real "deactivate first" error is not recorded.
-        raise _field_error(obj, field.name, "FIELD_MUTATION_NOT_ALLOWED",
-                           "Active fields cannot be deleted: set isActive to false first", action="delete")
+    for doomed in [f for f in obj.fields.values() if f.morph] if field.morph else [field]:
+        _drop_relation(ws, obj, doomed)
+    return field
+
+
+def _drop_relation(ws: Workspace, obj: ObjectMeta, field: FieldMeta) -> None:
     _drop_column(ws, obj, field)
     if field.relation_target_field_id:
         counterpart = ws.find_field(field.relation_target_field_id)
@@ -244,7 +270,6 @@ def delete_field(ws: Workspace, field_id: str) -> FieldMeta:
             _drop_column(ws, *counterpart)
             ws.rebuild_unique_index(counterpart[0])
     ws.rebuild_unique_index(obj)
-    return field
 
 
 def _existing_field(ws: Workspace, field_id: str) -> tuple[ObjectMeta, FieldMeta]:
@@ -270,10 +295,14 @@ def create_object(ws: Workspace, body: dict[str, Any]) -> ObjectMeta:
     object_id = str(uuid.uuid4())
     used = {name for o in ws.objects.values() for name in (o.name_singular, o.name_plural)}
     for name in (singular, plural):
-        if not NAME_PATTERN.match(name) or name in used or singular == plural:
-            # Assumption: wording of the real object-name errors is not recorded.
+        errors = name_errors(name)
+        if errors:
+            raise metadata_validation_error(code="INVALID_OBJECT_INPUT", message=errors[0], name=singular,
+                                            object_universal_id=object_id, value=name, metadata_name="objectMetadata")
+        if name in used or singular == plural:
+            # Assumption: wording of the real object-name clash error is not recorded.
             raise metadata_validation_error(
-                code="NOT_AVAILABLE", message=f"Name \"{name}\" is not available or not valid", name=name,
+                code="NOT_AVAILABLE", message=f"Name \"{name}\" is not available", name=name,
                 object_universal_id=object_id, value=name, metadata_name="objectMetadata",
             )
     obj = ObjectMeta(id=object_id, name_singular=singular, name_plural=plural,
@@ -290,6 +319,7 @@ def create_object(ws: Workspace, body: dict[str, Any]) -> ObjectMeta:
         holder = ws.object_by_singular(holder_name)
         many, one = relation_pair(holder, f"target{capitalize_first(singular)}", obj, holder.name_plural,
                                   on_delete="CASCADE")
+        many.morph = True
         placements += [(holder, many), (obj, one)]
     _add_fields(ws, placements)
     return obj
@@ -311,9 +341,6 @@ def delete_object(ws: Workspace, object_id: str) -> ObjectMeta:
     obj = get_object(ws, object_id)
     if not obj.is_custom:
         raise bad_object_input(obj, "Standard objects cannot be deleted", "delete")
-    if obj.is_active:
-        # Assumption: wording of the real "deactivate first" error is not recorded.
-        raise bad_object_input(obj, "Active objects cannot be deleted: set isActive to false first", "delete")
     for other in ws.objects.values():
         if other is obj:
             continue

@@ -77,13 +77,6 @@ def capitalize_first(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-def camel_case(label: str) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", label)
-    if not words:
-        return ""
-    return words[0].lower() + "".join(capitalize_first(w.lower()) for w in words[1:])
-
-
 @dataclass
 class FieldMeta:
     id: str
@@ -103,6 +96,9 @@ class FieldMeta:
     settings: dict[str, Any] | None = None
     relation_target_object_id: str | None = None
     relation_target_field_id: str | None = None
+    # One target of a morph relation (noteTarget.targetPerson ...): a RELATION for records,
+    # reported as MORPH_RELATION by the metadata API, as Twenty does.
+    morph: bool = False
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -125,7 +121,7 @@ class FieldMeta:
         return {
             "id": self.id,
             "universalIdentifier": self.id,
-            "type": self.type,
+            "type": "MORPH_RELATION" if self.morph else self.type,
             "name": self.name,
             "label": self.label,
             "description": self.description,
@@ -267,6 +263,7 @@ class _Relation:
     target: str
     inverse: str
     on_delete: str = "SET_NULL"
+    morph: bool = False  # one target of the holder's morph relation (`target<Object>`)
 
 
 _TARGET_RELATIONS = ("person", "company", "opportunity")
@@ -314,11 +311,11 @@ _STANDARD_OBJECTS: list[tuple[str, str, str, str, list[_Field | _Relation]]] = [
     # Assumption: every target relation cascades on destroy (the contract is silent).
     ("noteTarget", "noteTargets", "Note Target", "Note Targets", [
         _Relation("note", "note", "noteTargets", "CASCADE"),
-        *[_Relation(f"target{capitalize_first(t)}", t, "noteTargets", "CASCADE") for t in _TARGET_RELATIONS],
+        *[_Relation(f"target{capitalize_first(t)}", t, "noteTargets", "CASCADE", morph=True) for t in _TARGET_RELATIONS],
     ]),
     ("taskTarget", "taskTargets", "Task Target", "Task Targets", [
         _Relation("task", "task", "taskTargets", "CASCADE"),
-        *[_Relation(f"target{capitalize_first(t)}", t, "taskTargets", "CASCADE") for t in _TARGET_RELATIONS],
+        *[_Relation(f"target{capitalize_first(t)}", t, "taskTargets", "CASCADE", morph=True) for t in _TARGET_RELATIONS],
     ]),
     ("attachment", "attachments", "Attachment", "Attachments", [
         _Field("name", "TEXT", "Name"),
@@ -326,7 +323,7 @@ _STANDARD_OBJECTS: list[tuple[str, str, str, str, list[_Field | _Relation]]] = [
         _Field("fullPath", "TEXT", "Full path"),
         _Field("fileCategory", "SELECT", "File category", quoted("OTHER"),
                ("ARCHIVE", "AUDIO", "IMAGE", "PRESENTATION", "SPREADSHEET", "TEXT_DOCUMENT", "VIDEO", "OTHER")),
-        *[_Relation(f"target{capitalize_first(t)}", t, "attachments", "CASCADE")
+        *[_Relation(f"target{capitalize_first(t)}", t, "attachments", "CASCADE", morph=True)
           for t in ("task", "note", *_TARGET_RELATIONS)],
     ]),
     ("workspaceMember", "workspaceMembers", "Workspace Member", "Workspace Members", [
@@ -391,6 +388,7 @@ def standard_objects() -> dict[str, ObjectMeta]:
                     source_id=stable_id(singular, spec.name),
                     inverse_id=stable_id(spec.target, spec.inverse, singular),
                 )
+                many.morph = spec.morph
                 obj.fields[many.name] = many
                 target.fields.setdefault(one.name, one)
             else:

@@ -2,16 +2,20 @@
 through Twenty's metadata REST API; report exactly what was created so it can be undone.
 
 `ensure_schema` reads the metadata once, refuses to touch anything if an existing field is
-incompatible, creates objects then fields, appends missing select options (existing options
-keep their ids), never deletes, and finally reads the metadata back to verify every request.
+incompatible or a relation's inverse name is taken, creates objects then fields, appends
+missing select options (the full list is sent, existing options with their ids, so records keep
+their values), never deletes, and finally reads the metadata back to verify every request. Each
+change is written to a journal (the ledger) before and after its request. `drop_created` undoes
+what the journal says was created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from migration_pipeline.core.twenty_names import name_from_label
 from migration_pipeline.destinations.twenty.client import TwentyClient, TwentyRequestError
 
 SELECT_TYPES = ("SELECT", "MULTI_SELECT")
@@ -48,9 +52,20 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class SkippedField:
+    """A field the data needs but that is not created, and why (a select no row has a value for)."""
+
+    object: str
+    name: str
+    type: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SchemaSpec:
     objects: tuple[ObjectSpec, ...] = ()
     fields: tuple[FieldSpec, ...] = ()
+    skipped: tuple[SkippedField, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,28 +82,46 @@ class SchemaReport:
     created_objects: tuple[SchemaItem, ...] = ()
     created_fields: tuple[SchemaItem, ...] = ()
     added_options: tuple[SchemaItem, ...] = ()
-    already_present: tuple[SchemaItem, ...] = ()
+    already_present: tuple[SchemaItem, ...] = ()  # there before any run of ours: never dropped by us
+    ours_from_earlier: tuple[SchemaItem, ...] = ()  # made by an earlier run (or attempt) of ours
+    skipped: tuple[SkippedField, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.created_objects or self.created_fields or self.added_options)
 
     def to_dict(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: [asdict(item) for item in items] for name, items in self._groups().items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Sequence[Mapping[str, Any]]]) -> SchemaReport:
-        return cls(**{name: tuple(SchemaItem(**item) for item in data.get(name, ())) for name in _GROUPS})
-
-    def _groups(self) -> dict[str, tuple[SchemaItem, ...]]:
-        return {name: getattr(self, name) for name in _GROUPS}
+        return {name: [asdict(item) for item in getattr(self, name)] for name in _GROUPS}
 
 
-_GROUPS = ("created_objects", "created_fields", "added_options", "already_present")
+_GROUPS = ("created_objects", "created_fields", "added_options", "already_present", "ours_from_earlier", "skipped")
+_ITEM_KEY = tuple[str, str, str, str | None]  # kind, object, name, field
 
 
 class SchemaError(Exception):
     """The workspace cannot take the requested schema, or did not end up with it."""
+
+
+class SchemaJournal(Protocol):
+    """Where each schema change is written as it happens (the ledger's schema log)."""
+
+    def intent(self, operation: Literal["create", "add_option", "use"], kind: Literal["object", "field", "option"],
+               object: str, name: str, field: str | None = None, metadata_id: str | None = None) -> int: ...
+
+    def outcome(self, intent_id: int, metadata_id: str | None = None, failure: str | None = None) -> None: ...
+
+    def ours(self) -> list[dict[str, Any]]: ...
+
+
+class _NoJournal:
+    def intent(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def outcome(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def ours(self) -> list[dict[str, Any]]:
+        return []
 
 
 @dataclass
@@ -99,18 +132,22 @@ class _Plan:
     present: list[SchemaItem] = field(default_factory=list)
 
 
-def ensure_schema(client: TwentyClient, spec: SchemaSpec) -> SchemaReport:
-    """Make the workspace carry `spec`; safe to call on every run."""
+def ensure_schema(client: TwentyClient, spec: SchemaSpec, journal: SchemaJournal | None = None) -> SchemaReport:
+    """Make the workspace carry `spec`; safe to call on every run. With a `journal`, each
+    change is recorded before its request (intent) and after it (outcome), so what a failed
+    attempt created is known; something an earlier run of ours created is reported as ours,
+    never as pre-existing."""
+    journal = journal or _NoJournal()
     objects = _by_name(client.metadata_objects())
     plan = _plan(spec, objects)
+    recorder = _Recorder(journal)
 
     created_objects: list[SchemaItem] = []
     for object_spec in plan.objects:
-        created = client.create_object(_object_payload(object_spec))
-        objects[object_spec.name_singular] = {"fields": [], **created}
-        created_objects.append(
-            SchemaItem("object", object_spec.name_singular, object_spec.name_singular, created["id"])
-        )
+        name = object_spec.name_singular
+        created = recorder.create(lambda s=object_spec: client.create_object(_object_payload(s)), "object", name, name)
+        objects[name] = {"fields": [], **created}
+        created_objects.append(SchemaItem("object", name, name, created["id"]))
 
     created_fields: list[SchemaItem] = []
     for field_spec in plan.fields:
@@ -119,48 +156,136 @@ def ensure_schema(client: TwentyClient, spec: SchemaSpec) -> SchemaReport:
             _raise_if_incompatible(field_spec, came_with_object)
             plan.present.append(_field_item(field_spec, came_with_object))
             continue
-        created = client.create_field(_field_payload(field_spec, objects))
+        created = recorder.create(lambda s=field_spec: client.create_field(_field_payload(s, objects)),
+                                  "field", field_spec.object, field_spec.name)
         created_fields.append(_field_item(field_spec, created))
 
     added_options: list[SchemaItem] = []
     for field_id, (field_spec, missing) in plan.options.items():
         existing = _field(objects, field_spec.object, field_spec.name)["options"] or []
-        client.update_field(field_id, {"options": _extended_options(existing, missing)})
-        added_options.extend(
-            SchemaItem("option", field_spec.object, o.value, field_id, field=field_spec.name)
-            for o in missing
-        )
+        items = [SchemaItem("option", field_spec.object, o.value, field_id, field=field_spec.name) for o in missing]
+        recorder.add_options(lambda: client.update_field(field_id, {"options": _extended_options(existing, missing)}),
+                             items)
+        added_options.extend(items)
 
     _verify(spec, _by_name(client.metadata_objects()))
-    return SchemaReport(
-        tuple(created_objects), tuple(created_fields), tuple(added_options), tuple(plan.present)
-    )
+    earlier, present = recorder.classify(plan.present)
+    return SchemaReport(tuple(created_objects), tuple(created_fields), tuple(added_options), tuple(present),
+                        tuple(earlier), spec.skipped)
 
 
-def drop_created(client: TwentyClient, report: SchemaReport | Mapping[str, Any]) -> None:
-    """Undo `ensure_schema`: remove the options it added, then deactivate and delete the
-    fields and objects it created. Items already gone are skipped."""
-    if not isinstance(report, SchemaReport):
-        report = SchemaReport.from_dict(report)
-    dropped_objects = {item.object for item in report.created_objects}
-    if report.added_options:
-        fields_by_id = {
-            f["id"]: f for o in client.metadata_objects() for f in o.get("fields") or []
+class _Recorder:
+    """Writes intents and outcomes to the journal around each metadata request."""
+
+    def __init__(self, journal: SchemaJournal) -> None:
+        self.journal = journal
+        self.ours: dict[_ITEM_KEY, dict[str, Any]] = {
+            (row["kind"], row["object"], row["name"], row.get("field")): row for row in journal.ours()
         }
-        removals: dict[str, set[str]] = {}
-        for option in report.added_options:
-            if option.object not in dropped_objects:
-                removals.setdefault(option.metadata_id, set()).add(option.name)
-        for field_id, values in removals.items():
-            current = fields_by_id.get(field_id)
-            if current is not None:
-                kept = [o for o in current.get("options") or [] if o["value"] not in values]
-                client.update_field(field_id, {"options": kept})
-    for item in report.created_fields:
-        if item.object not in dropped_objects:
-            _deactivate_and_delete(client.update_field, client.delete_field, item.metadata_id)
-    for item in report.created_objects:
-        _deactivate_and_delete(client.update_object, client.delete_object, item.metadata_id)
+
+    def create(self, request: Callable[[], dict[str, Any]], kind: Literal["object", "field"],
+               object: str, name: str) -> dict[str, Any]:
+        intent = self.journal.intent("create", kind, object, name)
+        try:
+            created = request()
+        except TwentyRequestError as error:  # refused: nothing was created
+            self.journal.outcome(intent, failure=str(error))
+            raise
+        # Anything else (Twenty unreachable after retries) leaves the intent pending: the
+        # request may have succeeded; the next prepare or a rollback settles it by name.
+        self.journal.outcome(intent, metadata_id=created["id"])
+        return created
+
+    def add_options(self, request: Callable[[], Any], items: list[SchemaItem]) -> None:
+        intents = [self.journal.intent("add_option", "option", i.object, i.name, i.field, i.metadata_id)
+                   for i in items]
+        try:
+            request()
+        except TwentyRequestError as error:
+            for intent in intents:
+                self.journal.outcome(intent, failure=str(error))
+            raise
+        for intent in intents:
+            self.journal.outcome(intent)
+
+    def classify(self, present: list[SchemaItem]) -> tuple[list[SchemaItem], list[SchemaItem]]:
+        """(made by an earlier run of ours, there before us). An earlier intent left pending is
+        settled now that the item is found; this run's use of it is recorded."""
+        earlier, before_us = [], []
+        for item in present:
+            row = self.ours.get((item.kind, item.object, item.name, item.field))
+            if row is None:
+                before_us.append(item)
+                continue
+            if row["status"] == "pending":
+                self.journal.outcome(row["id"], metadata_id=item.metadata_id)
+            self.journal.intent("use", item.kind, item.object, item.name, item.field, item.metadata_id)
+            earlier.append(item)
+        return earlier, before_us
+
+
+@dataclass(frozen=True)
+class DropResult:
+    """What dropping one recorded schema change did."""
+
+    row: Mapping[str, Any]  # the schema log row
+    dropped: bool  # removed now, or already gone
+    failure: str | None = None
+
+
+def drop_created(client: TwentyClient, rows: Sequence[Mapping[str, Any]]) -> list[DropResult]:
+    """Remove what these schema log rows created: options first (fields and objects that stay
+    keep their other options and their ids), then fields, then objects. A field of an object
+    being dropped goes with its object. A MORPH_RELATION field is never deleted: deleting one
+    target of a morph relation removes every target of it (examples-2.md section 12), so the
+    targets Twenty adds for a custom object are removed only by deleting the object."""
+    objects = _by_name(client.metadata_objects())
+    by_id = {f["id"]: (o, f) for o in objects.values() for f in o.get("fields") or []}
+    dropped_objects = {row["object"] for row in rows if row["kind"] == "object"}
+    results: list[DropResult] = []
+
+    def current_field(row: Mapping[str, Any]) -> dict[str, Any] | None:
+        found = by_id.get(row["metadata_id"] or "")
+        if found is None and row["object"] in objects:  # an intent never settled: find it by name
+            found = (objects[row["object"]], _field(objects, row["object"], row["field"] or row["name"]))
+        return found[1] if found else None
+
+    removals: dict[str, tuple[dict[str, Any], list[Mapping[str, Any]]]] = {}
+    for row in (r for r in rows if r["kind"] == "option"):
+        current = None if row["object"] in dropped_objects else current_field(row)
+        if current is None or row["name"] not in {o["value"] for o in current.get("options") or []}:
+            results.append(DropResult(row, dropped=True))  # gone already, or goes with its field/object
+            continue
+        removals.setdefault(current["id"], (current, []))[1].append(row)
+    for field_id, (current, option_rows) in removals.items():
+        values = {row["name"] for row in option_rows}
+        kept = [o for o in current.get("options") or [] if o["value"] not in values]
+        results += _attempt(lambda: client.update_field(field_id, {"options": kept}), option_rows)
+    for row in (r for r in rows if r["kind"] == "field"):
+        current = None if row["object"] in dropped_objects else current_field(row)
+        if current is None:
+            results.append(DropResult(row, dropped=True))
+        elif current.get("type") == "MORPH_RELATION":
+            results.append(DropResult(row, dropped=False, failure=(
+                f"field {row['object']}.{row['name']} is a MORPH_RELATION: deleting it would remove every target "
+                "of that relation; left in place")))
+        else:
+            results += _attempt(lambda c=current: _delete_if_present(client.delete_field, c["id"]), [row])
+    for row in (r for r in rows if r["kind"] == "object"):
+        current_object = objects.get(row["object"])
+        if current_object is None or (row["metadata_id"] and current_object["id"] != row["metadata_id"]):
+            results.append(DropResult(row, dropped=True))
+        else:
+            results += _attempt(lambda o=current_object: _delete_if_present(client.delete_object, o["id"]), [row])
+    return results
+
+
+def _attempt(request: Callable[[], Any], rows: list[Mapping[str, Any]]) -> list[DropResult]:
+    try:
+        request()
+    except TwentyRequestError as error:
+        return [DropResult(row, dropped=False, failure=str(error)) for row in rows]
+    return [DropResult(row, dropped=True) for row in rows]
 
 
 def _plan(spec: SchemaSpec, objects: dict[str, dict[str, Any]]) -> _Plan:
@@ -185,6 +310,7 @@ def _plan(spec: SchemaSpec, objects: dict[str, dict[str, Any]]) -> _Plan:
         existing = field_spec.object in objects and _field(objects, field_spec.object, field_spec.name)
         if not existing:
             plan.fields.append(field_spec)
+            problems += _inverse_clash(field_spec, objects)
             continue
         problem = _incompatibility(field_spec, existing)
         if problem:
@@ -206,6 +332,19 @@ def _plan(spec: SchemaSpec, objects: dict[str, dict[str, Any]]) -> _Plan:
             + "\n- ".join(problems)
         )
     return plan
+
+
+def _inverse_clash(spec: FieldSpec, objects: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Twenty names a new relation's inverse field from `targetFieldLabel` and refuses a name its
+    target already uses (400 NOT_AVAILABLE, no suffixing): say so before anything changes."""
+    if spec.type != "RELATION" or not spec.inverse_label or spec.relation_target not in objects:
+        return []
+    inverse = name_from_label(spec.inverse_label)
+    if _field(objects, spec.relation_target, inverse) is None:
+        return []
+    return [f"{_label(spec)}: its inverse field {spec.relation_target}.{inverse} (from the label "
+            f"{spec.inverse_label!r}) is already a field of {spec.relation_target} in this workspace: rename or "
+            "delete that field in Twenty, or change the relation's label in the mapping"]
 
 
 def _incompatibility(spec: FieldSpec, existing: Mapping[str, Any]) -> str | None:
@@ -307,12 +446,9 @@ def _extended_options(
     return options
 
 
-def _deactivate_and_delete(
-    update: Callable[[str, Mapping[str, Any]], Any], delete: Callable[[str], None], metadata_id: str
-) -> None:
-    # Twenty refuses to delete an active field or object.
+def _delete_if_present(delete: Callable[[str], None], metadata_id: str) -> None:
+    # Twenty 2.21 deletes active fields and objects (no deactivation first); 404: already gone.
     try:
-        update(metadata_id, {"isActive": False})
         delete(metadata_id)
     except TwentyRequestError as error:
         if error.status != 404:
