@@ -81,7 +81,7 @@ def _check_name_available(obj: ObjectMeta, name: str) -> None:
 
 def _validated_options(obj: ObjectMeta, name: str, options: Any, action: str) -> list[dict[str, Any]]:
     if not isinstance(options, list) or not options:
-        raise _field_error(obj, name, "INVALID_FIELD_INPUT", "Options are required for enum fields", action=action)
+        raise _field_error(obj, name, "INVALID_FIELD_INPUT", "Options are required for enum fields", [], action)
     seen: set[str] = set()
     validated = []
     for position, option in enumerate(options):
