@@ -642,3 +642,24 @@ def test_junction_records_killed_after_landing_are_found_by_identity_not_created
     assert (outcome.unchanged, outcome.created) == (400, 50)
     landed = Counter(t["noteId"] for t in fake_twenty.records("noteTargets"))
     assert len(landed) == 450 and max(landed.values()) == 1
+
+
+def test_drop_created_never_deletes_a_morph_relation_target(fake_twenty: Any, ledger: Ledger) -> None:
+    with connect(fake_twenty) as client:
+        ensure_schema(client, SCHEMA, ledger.schema_journal(RUN))
+        note_target = next(o for o in client.metadata_objects() if o["nameSingular"] == "noteTarget")
+        morph = next(f for f in note_target["fields"] if f["name"] == "targetLegacyDeal")
+        assert morph["type"] == "MORPH_RELATION"
+        # A schema log row naming a morph target (as a hand-edited or foreign ledger could):
+        row = ledger.record_schema_intent(RUN, "create", "field", "noteTarget", "targetLegacyDeal",
+                                          metadata_id=morph["id"])
+        ledger.record_schema_outcome(row, metadata_id=morph["id"])
+
+        results = drop_created(client, ledger.schema_created(RUN))
+
+        refused = [r for r in results if not r.dropped]
+        assert [r.row["name"] for r in refused] == ["targetLegacyDeal"]
+        assert "MORPH_RELATION" in (refused[0].failure or "")
+        after = {f["name"] for o in client.metadata_objects() if o["nameSingular"] == "noteTarget" for f in o["fields"]}
+        # The object went (and its morph target with it); the standard targets are all still there.
+        assert {"targetPerson", "targetCompany", "targetOpportunity"} <= after and "targetLegacyDeal" not in after
