@@ -35,9 +35,13 @@ from starlette.routing import Route
 from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure, serve_in_thread
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
-from migration_pipeline_tests.fakes.twenty_store import Workspace
+from migration_pipeline_tests.fakes.twenty_samples import sample_companies, sample_people
+from migration_pipeline_tests.fakes.twenty_store import SEED_ACTOR, Workspace
 
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Node's default --max-http-header-size: a request line plus headers over it gets an empty 431.
+MAX_HEADER_BYTES = 16 * 1024
+# Twenty's `settings.storage.maxFileSize: '10MB'` as body-parser's JSON limit; the overflow is a 500.
+MAX_JSON_BODY_BYTES = 10 * 1024 * 1024
 ADMIN_EMAIL = "admin@example.com"
 _LOGGER = logging.getLogger(__name__)
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -95,7 +99,7 @@ class FakeTwenty:
         rate_limit_per_minute: int | None = None,
         short_limit_per_second: int | None = None,
         *,
-        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        max_upload_bytes: int | None = None,
         api_key_name: str = "migration-tool",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -166,11 +170,14 @@ class FakeTwenty:
         with self._lock:
             self._requests.clear()
 
-    def reset(self) -> None:
+    def reset(self, *, with_sample_records: bool = False) -> None:
         """Fresh workspace (standard metadata, one admin member); clears requests, injected failures
-        and refills the rate-limit buckets (the configured limits stay)."""
+        and refills the rate-limit buckets (the configured limits stay). `with_sample_records` adds the
+        5 companies and 5 people a new real workspace holds (off: tests start from an empty workspace)."""
         with self._lock:
             self._workspace = self._new_workspace()
+            if with_sample_records:
+                self._add_sample_records(self._workspace)
             self._requests.clear()
             self._failures.clear()
             self._buckets = _buckets(*self._rate_limit, self._clock)
@@ -179,6 +186,14 @@ class FakeTwenty:
         workspace = Workspace(self._api_key_name)
         self._add_member(workspace, ADMIN_EMAIL)
         return workspace
+
+    @staticmethod
+    def _add_sample_records(workspace: Workspace) -> None:
+        companies, people = workspace.object_by_plural("companies"), workspace.object_by_plural("people")
+        company_ids = {row["name"]: workspace.insert_system_record(companies, row, SEED_ACTOR)["id"]
+                       for row in sample_companies()}
+        for row in sample_people(company_ids):
+            workspace.insert_system_record(people, row, SEED_ACTOR)
 
     @staticmethod
     def _add_member(workspace: Workspace, email: str, first_name: str = "", last_name: str = "") -> str:
@@ -193,7 +208,11 @@ class FakeTwenty:
     # ---- HTTP ----------------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> Response:
+        if _head_size(request) > MAX_HEADER_BYTES:
+            return Response(status_code=431)
         body = await request.body()
+        if len(body) > MAX_JSON_BODY_BYTES and "json" in request.headers.get("content-type", ""):
+            return JSONResponse("request entity too large", status_code=500)
         record = RecordedRequest(request.method, request.url.path, dict(request.query_params), _parse_json(body))
         with self._lock:
             self._requests.append(record)
@@ -242,6 +261,13 @@ class FakeTwenty:
                 raise ApiError(429, _error_body(429, bucket.limit_message))
         for bucket in self._buckets:
             bucket.take()
+
+
+def _head_size(request: Request) -> int:
+    """Bytes of the request line and headers as sent."""
+    target = len(request.scope.get("raw_path") or request.url.path.encode()) + len(request.scope["query_string"]) + 1
+    headers = sum(len(name) + len(value) + 4 for name, value in request.scope["headers"])
+    return len(request.method) + 1 + target + len(" HTTP/1.1\r\n") + headers + 2
 
 
 def _parse_json(body: bytes) -> Any:
