@@ -27,7 +27,9 @@ def companies(twenty: TwentyUnderTest, *names: str) -> dict[str, str]:
 
 def data_of(response: httpx.Response) -> Any:
     """The one value under `data` (`people`, `createPeople`, `deleteCompanies` ...)."""
-    return next(iter(response.json()["data"].values()))
+    body = response.json()
+    assert isinstance(body, dict) and "data" in body, f"HTTP {response.status_code}: {response.text[:500]}"
+    return next(iter(body["data"].values()))
 
 
 def listed(twenty: TwentyUnderTest, plural: str, filter_: str, **params: Any) -> httpx.Response:

@@ -154,6 +154,8 @@ class Workspace:
                 if not isinstance(data, dict):
                     raise bad_request(f"Invalid record {json.dumps(data)}: expected a JSON object")
                 existing = self._upsert_match(obj, data) if upsert else None
+                if existing is not None and any(existing["id"] == row["id"] for row in rows):
+                    raise duplicate_entry()  # an upsert matches rows from before the batch, not within it
                 if existing is None:
                     rows.append(self._insert(obj, data, journal))
                 else:
