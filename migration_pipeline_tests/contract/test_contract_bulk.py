@@ -168,3 +168,17 @@ def test_deleted_at_is_writable_by_id_and_by_filter_and_restore_takes_live_rows_
     assert sorted(c["id"] for c in data_of(restored)) == sorted(ids.values())  # the live one is returned too
     assert {c["deletedAt"] for c in data_of(restored)} == {None}
     assert (nothing.status_code, data_of(nothing)) == (200, [])
+
+
+def test_restore_works_by_filter_only_the_by_id_route_is_broken_on_2_21(twenty: TwentyUnderTest) -> None:
+    ids = companies(twenty, "Restorable")
+    twenty.http.delete(f"/rest/companies/{ids['Restorable']}", params={"soft_delete": "true"})
+
+    by_path = twenty.http.patch(f"/rest/restore/companies/{ids['Restorable']}")
+    by_filter = twenty.http.patch("/rest/restore/companies", params={"filter": f"id[eq]:{ids['Restorable']}"})
+
+    assert by_path.status_code == 400
+    assert messages(by_path) == [f"Query path '/rest/restore/companies/{ids['Restorable']}' invalid. Valid "
+                                 "examples: /rest/companies/id or /rest/companies or /rest/batch/companies"]
+    assert [c["deletedAt"] for c in data_of(by_filter)] == [None]
+    assert twenty.http.get(f"/rest/companies/{ids['Restorable']}").status_code == 200

@@ -105,7 +105,7 @@ class FakeTwenty:
     ) -> None:
         self.api_key = api_key
         self.base_url = ""
-        self.max_upload_bytes = max_upload_bytes
+        self.max_upload_bytes = self._configured_upload_limit = max_upload_bytes  # None: no limit, as on 2.21
         self._api_key_name = api_key_name
         self._clock = clock
         self._lock = threading.RLock()
@@ -172,10 +172,11 @@ class FakeTwenty:
 
     def reset(self, *, with_sample_records: bool = False) -> None:
         """Fresh workspace (standard metadata, one admin member); clears requests, injected failures
-        and refills the rate-limit buckets (the configured limits stay). `with_sample_records` adds the
+        and refills the rate-limit buckets (the configured limits stay, a changed upload limit not). `with_sample_records` adds the
         5 companies and 5 people a new real workspace holds (off: tests start from an empty workspace)."""
         with self._lock:
             self._workspace = self._new_workspace()
+            self.max_upload_bytes = self._configured_upload_limit
             if with_sample_records:
                 self._add_sample_records(self._workspace)
             self._requests.clear()
