@@ -38,6 +38,8 @@ def test_delete_by_filter_destroys_unless_soft_delete_and_hits_soft_deleted_rows
     again = twenty.http.delete("/rest/companies", params={"filter": id_in(ids["Del2"]), "soft_delete": "true"})
     assert [c["id"] for c in data_of(again)] == [ids["Del2"]]
     assert data_of(again)[0]["deletedAt"] > first_deleted_at  # a second soft delete re-stamps deletedAt
+    by_id = twenty.http.delete(f"/rest/companies/{ids['Del2']}", params={"soft_delete": "true"})
+    assert data_of(by_id)["deletedAt"] > data_of(again)[0]["deletedAt"]  # so does the by-id route
 
     destroyed = twenty.http.delete("/rest/companies", params={"filter": id_in(ids["Del1"], ids["Del3"])})
     assert sorted(data_of(destroyed), key=lambda c: c["id"]) == sorted(
@@ -126,6 +128,17 @@ def test_update_by_filter_returns_full_records_and_refuses_unknown_fields(twenty
     assert (nothing.status_code, data_of(nothing)) == (200, [])
     assert unknown.status_code == 400
     assert messages(unknown) == ["Object company doesn't have any \"probeNoSuchField\" field."]
+
+
+def test_an_update_by_filter_that_would_duplicate_a_unique_value_changes_nothing(twenty: TwentyUnderTest) -> None:
+    ids = companies(twenty, "Dom1", "Dom2")
+    domain = {"domainName": {"primaryLinkUrl": f"https://{twenty.prefix}.example"}}
+
+    response = twenty.http.patch("/rest/companies", params={"filter": id_in(*ids.values())}, json=domain)
+
+    assert response.status_code == 400 and messages(response) == ["A duplicate entry was detected"]
+    rows = data_of(listed(twenty, "companies", id_in(*ids.values())))
+    assert {row["domainName"]["primaryLinkUrl"] for row in rows} == {""}
 
 
 def test_update_by_filter_also_changes_soft_deleted_rows(twenty: TwentyUnderTest) -> None:

@@ -301,8 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="dev-key")
     parser.add_argument("--rate-limit-per-minute", type=int, default=None)
     parser.add_argument("--short-limit-per-second", type=int, default=None)
+    parser.add_argument("--sample-records", action="store_true",
+                        help="start with the 5 sample companies and people of a new Twenty workspace")
     args = parser.parse_args(argv)
     fake = FakeTwenty(args.api_key, args.rate_limit_per_minute, args.short_limit_per_second)
+    if args.sample_records:
+        fake.reset(with_sample_records=True)
     fake.base_url = f"http://{args.host}:{args.port}"
     print(f"FakeTwenty at {fake.base_url} (REST {fake.base_url}/rest/..., Bearer {args.api_key})", flush=True)
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="info")

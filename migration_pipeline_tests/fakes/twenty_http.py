@@ -178,8 +178,8 @@ class TwentyRoutes:
 
     def _delete_one(self, call: Call, obj: ObjectMeta, record_id: str) -> Response:
         key = f"delete{capitalize_first(obj.name_singular)}"
-        if call.query.get("soft_delete") == "true":
-            [row] = self.ws.soft_delete(obj, [self.ws.get_active(obj, record_id)])
+        if call.query.get("soft_delete") == "true":  # a soft-deleted record is stamped again
+            [row] = self.ws.soft_delete(obj, [self.ws.get_any(obj, record_id)])
             return _json({"data": {key: self.ws.render(obj, row)}})
         if record_id not in self.ws.tables[obj.id]:
             raise not_found()
