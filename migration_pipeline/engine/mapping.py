@@ -426,10 +426,14 @@ class SourceSpec(_Strict):
         return self
 
 
-# Twenty's upload limit: `settings.storage.maxFileSize: '10MB'` (bytes('10MB') = 10 MiB) in
-# twenty-server src/engine/constants/settings/index.ts, passed to graphqlUploadExpress in
-# src/main.ts (newer versions: `maxMultipartFileSize`). A code constant, not an environment
-# variable: a server differs only if rebuilt; set `max_upload_bytes` in a mapping's defaults then.
+# The largest file we upload by default: 10 MiB, Twenty's `settings.storage.maxFileSize: '10MB'`
+# (twenty-server src/engine/constants/settings/index.ts, a code constant, not an environment
+# variable). Twenty 2.21 applies it to JSON/form bodies and, in src/main.ts, to graphqlUploadExpress's
+# `maxFieldSize` (the non-file parts) and the web app's email-attachment picker (MAX_ATTACHMENT_SIZE);
+# the files-field upload itself has no size limit (an 11 MB file was accepted: examples-2.md
+# section 8) and is held in the server's memory whole. So this is our choice, in line with what
+# Twenty's own UI allows; a data engineer raises or lowers it with `max_upload_bytes` in the
+# mapping's `defaults`.
 TWENTY_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
@@ -439,6 +443,7 @@ class Defaults(_Strict):
     on_invalid: Literal["quarantine", "blank"] = "quarantine"
     max_quarantine_ratio: float = 0.25
     # Files over this are not uploaded (attachments); they are listed with the reason instead.
+    # Default: Twenty's 10 MB `settings.storage.maxFileSize` (see TWENTY_MAX_UPLOAD_BYTES).
     max_upload_bytes: int = Field(default=TWENTY_MAX_UPLOAD_BYTES, gt=0)
 
 

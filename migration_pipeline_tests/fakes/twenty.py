@@ -35,9 +35,13 @@ from starlette.routing import Route
 from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure, serve_in_thread
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
-from migration_pipeline_tests.fakes.twenty_store import Workspace
+from migration_pipeline_tests.fakes.twenty_samples import sample_companies, sample_people
+from migration_pipeline_tests.fakes.twenty_store import SEED_ACTOR, Workspace
 
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Node's default --max-http-header-size: a request line plus headers over it gets an empty 431.
+MAX_HEADER_BYTES = 16 * 1024
+# Twenty's `settings.storage.maxFileSize: '10MB'` as body-parser's JSON limit; the overflow is a 500.
+MAX_JSON_BODY_BYTES = 10 * 1024 * 1024
 ADMIN_EMAIL = "admin@example.com"
 _LOGGER = logging.getLogger(__name__)
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -95,13 +99,13 @@ class FakeTwenty:
         rate_limit_per_minute: int | None = None,
         short_limit_per_second: int | None = None,
         *,
-        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        max_upload_bytes: int | None = None,
         api_key_name: str = "migration-tool",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key = api_key
         self.base_url = ""
-        self.max_upload_bytes = max_upload_bytes
+        self.max_upload_bytes = self._configured_upload_limit = max_upload_bytes  # None: no limit, as on 2.21
         self._api_key_name = api_key_name
         self._clock = clock
         self._lock = threading.RLock()
@@ -166,11 +170,15 @@ class FakeTwenty:
         with self._lock:
             self._requests.clear()
 
-    def reset(self) -> None:
+    def reset(self, *, with_sample_records: bool = False) -> None:
         """Fresh workspace (standard metadata, one admin member); clears requests, injected failures
-        and refills the rate-limit buckets (the configured limits stay)."""
+        and refills the rate-limit buckets (the configured limits stay, a changed upload limit not). `with_sample_records` adds the
+        5 companies and 5 people a new real workspace holds (off: tests start from an empty workspace)."""
         with self._lock:
             self._workspace = self._new_workspace()
+            self.max_upload_bytes = self._configured_upload_limit
+            if with_sample_records:
+                self._add_sample_records(self._workspace)
             self._requests.clear()
             self._failures.clear()
             self._buckets = _buckets(*self._rate_limit, self._clock)
@@ -179,6 +187,14 @@ class FakeTwenty:
         workspace = Workspace(self._api_key_name)
         self._add_member(workspace, ADMIN_EMAIL)
         return workspace
+
+    @staticmethod
+    def _add_sample_records(workspace: Workspace) -> None:
+        companies, people = workspace.object_by_plural("companies"), workspace.object_by_plural("people")
+        company_ids = {row["name"]: workspace.insert_system_record(companies, row, SEED_ACTOR)["id"]
+                       for row in sample_companies()}
+        for row in sample_people(company_ids):
+            workspace.insert_system_record(people, row, SEED_ACTOR)
 
     @staticmethod
     def _add_member(workspace: Workspace, email: str, first_name: str = "", last_name: str = "") -> str:
@@ -193,7 +209,11 @@ class FakeTwenty:
     # ---- HTTP ----------------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> Response:
+        if _head_size(request) > MAX_HEADER_BYTES:
+            return Response(status_code=431)
         body = await request.body()
+        if len(body) > MAX_JSON_BODY_BYTES and "json" in request.headers.get("content-type", ""):
+            return JSONResponse("request entity too large", status_code=500)
         record = RecordedRequest(request.method, request.url.path, dict(request.query_params), _parse_json(body))
         with self._lock:
             self._requests.append(record)
@@ -244,6 +264,13 @@ class FakeTwenty:
             bucket.take()
 
 
+def _head_size(request: Request) -> int:
+    """Bytes of the request line and headers as sent."""
+    target = len(request.scope.get("raw_path") or request.url.path.encode()) + len(request.scope["query_string"]) + 1
+    headers = sum(len(name) + len(value) + 4 for name, value in request.scope["headers"])
+    return len(request.method) + 1 + target + len(" HTTP/1.1\r\n") + headers + 2
+
+
 def _parse_json(body: bytes) -> Any:
     if not body:
         return None
@@ -274,8 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="dev-key")
     parser.add_argument("--rate-limit-per-minute", type=int, default=None)
     parser.add_argument("--short-limit-per-second", type=int, default=None)
+    parser.add_argument("--sample-records", action="store_true",
+                        help="start with the 5 sample companies and people of a new Twenty workspace")
     args = parser.parse_args(argv)
     fake = FakeTwenty(args.api_key, args.rate_limit_per_minute, args.short_limit_per_second)
+    if args.sample_records:
+        fake.reset(with_sample_records=True)
     fake.base_url = f"http://{args.host}:{args.port}"
     print(f"FakeTwenty at {fake.base_url} (REST {fake.base_url}/rest/..., Bearer {args.api_key})", flush=True)
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="info")

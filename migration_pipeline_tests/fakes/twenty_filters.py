@@ -1,7 +1,8 @@
 """The REST `filter=` / `order_by=` / cursor grammar of Twenty 2.21, evaluated in memory.
 
 Parsing mirrors Twenty's `parse-filter*.util.ts`: `field[op]:value`, dotted composite subfields,
-`and(...)`, `or(...)`, `not(...)`, and a top-level comma list meaning `and`.
+`and(...)`, `or(...)`, `not(...)`, and a top-level comma list meaning `and`, with the real
+parser's quirks (examples-2.md section 1).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from migration_pipeline_tests.fakes.twenty_errors import bad_request
 from migration_pipeline_tests.fakes.twenty_schema import COMPOSITES, ObjectMeta
-from migration_pipeline_tests.fakes.twenty_values import parse_datetime
+from migration_pipeline_tests.fakes.twenty_values import is_uuid, parse_datetime
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
@@ -24,7 +25,7 @@ Predicate = Callable[[Row], bool]
 COMPARATORS = ("eq", "neq", "in", "containsAny", "is", "gt", "gte", "lt", "lte",
                "startsWith", "endsWith", "like", "ilike")
 DIRECTIONS = ("AscNullsFirst", "AscNullsLast", "DescNullsFirst", "DescNullsLast")
-_SCALAR_KINDS = {"NUMBER": "number", "POSITION": "number", "BOOLEAN": "boolean", "DATE_TIME": "datetime",
+_SCALAR_KINDS = {"UUID": "uuid", "RELATION": "uuid", "NUMBER": "number", "POSITION": "number", "BOOLEAN": "boolean", "DATE_TIME": "datetime",
                  "MULTI_SELECT": "array", "FILES": "json"}
 _SUBFIELD_KINDS = {"text": "text", "number": "number", "string_list": "array", "object_list": "json", "json": "json"}
 
@@ -34,6 +35,8 @@ class FieldPath:
     column: str
     subfield: str | None
     kind: str  # text | number | boolean | datetime | array | json
+    # Twenty stores an empty text as NULL: `[is]:NULL` and `[eq]:""` find both (examples-2.md section 10).
+    null_equivalent: bool = False
 
     @property
     def dotted(self) -> str:
@@ -54,30 +57,47 @@ def resolve_path(obj: ObjectMeta, dotted: str) -> FieldPath:
         raise bad_request(f"field '{dotted}' does not exist in '{obj.name_singular}' object")
     if not subfield:
         kind = "json" if field.type in COMPOSITES else _SCALAR_KINDS.get(field.type, "text")
-        return FieldPath(column, None, kind)
+        return FieldPath(column, None, kind, null_equivalent=field.type == "TEXT")
     spec = COMPOSITES[field.type].get(subfield)
     if spec is None:
         raise bad_request(f"field '{dotted}' does not exist in '{obj.name_singular}' object")
-    return FieldPath(column, subfield, _SUBFIELD_KINDS[spec[0]])
+    null_equivalent = spec == ("text", "") or (field.type, subfield) == ("RICH_TEXT", "markdown")
+    return FieldPath(column, subfield, _SUBFIELD_KINDS[spec[0]], null_equivalent)
 
 
 # ---- filter parsing --------------------------------------------------------------------------
+#
+# Mirrors Twenty 2.21's parser quirk for quirk (api/rest/input-request-parsers/filter-parser-utils):
+# the predicate splitter toggles a quote state on EVERY `"` and `'` (even inside a value) and a
+# bracket state on every `[`/`]`, so a value with an apostrophe swallows the predicates after it;
+# `[in]` lists are split on every comma; parentheses are counted over the whole string.
+
+_ROOT = re.compile(r"^(and|or|not)\((.+)\)$", re.DOTALL)
+_BASE = re.compile(r"^(.+)\[(.+)\]:(.+)$", re.DOTALL)
 
 
-def split_top_level(text: str) -> list[str]:
-    """Split on commas outside parentheses, brackets and double quotes."""
-    parts, current, depth, brackets, quoted = [], [], 0, 0, False
+def split_predicates(text: str) -> list[str]:
+    """The predicates of `conjunction(...)`, split as Twenty's parseFilterContent does."""
+    parts, current = [], []
+    depth, brackets, double, single = 0, False, False, False
     for char in text:
+        persist = depth >= 1
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            persist = depth >= 1
+        if char in "[]":
+            brackets = not brackets
         if char == '"':
-            quoted = not quoted
-        elif not quoted:
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            brackets += {"[": 1, "]": -1}.get(char, 0)
-            if char == "," and depth == 0 and brackets == 0:
-                parts.append("".join(current))
-                current = []
-                continue
-        current.append(char)
+            double = not double
+        if char == "'":
+            single = not single
+        if char == "," and depth == 1 and not (brackets or double or single):
+            parts.append("".join(current))
+            current, persist = [], False
+        if persist:
+            current.append(char)
     parts.append("".join(current))
     return parts
 
@@ -94,22 +114,20 @@ def _check_parentheses(text: str) -> None:
 def compile_filter(obj: ObjectMeta, text: str) -> tuple[Predicate, bool]:
     """A row predicate for `text`, and whether it mentions `deletedAt` (which unhides soft-deleted rows)."""
     _check_parentheses(text)
+    if not _ROOT.match(text):
+        text = f"and({text})"  # a bare predicate or a top-level comma list is an implicit and(...)
     mentions: list[str] = []
     return _compile(obj, text, mentions), "deletedAt" in mentions
 
 
 def _compile(obj: ObjectMeta, text: str, mentions: list[str]) -> Predicate:
-    parts = split_top_level(text)
-    if len(parts) > 1:
-        children = [_compile(obj, part, mentions) for part in parts]
-        return lambda row: all(child(row) for child in children)
-    junction = re.match(r"^(and|or|not)\((.*)\)$", text, re.DOTALL)
+    junction = _ROOT.match(text)
     if junction is None:
         return _compile_predicate(obj, text, mentions)
-    kind, content = junction.groups()
-    children = [_compile(obj, part, mentions) for part in split_top_level(content)]
+    kind = junction.group(1)
+    children = [_compile(obj, part, mentions) for part in split_predicates(text)]
     if kind == "not":
-        if len(children) != 1:
+        if len(children) > 1:
             raise bad_request("'filter' invalid. 'not' conjunction should contain only 1 condition. "
                               "eg: not(field[eq]:1)")
         return lambda row: not children[0](row)
@@ -118,22 +136,50 @@ def _compile(obj: ObjectMeta, text: str, mentions: list[str]) -> Predicate:
     return lambda row: all(child(row) for child in children)
 
 
+def _split_base(text: str) -> tuple[str, str, str]:
+    """`field.sub[comparator]:value`, read character by character like Twenty's parseBaseFilter."""
+    fields, comparator, value = [], [], []
+    fill_fields, fill_comparator, fill_value = True, False, False
+    for char in text:
+        if fill_value:
+            value.append(char)
+        if char == "]" and not fill_value:
+            fill_comparator = False
+        if char == ":" and not fill_comparator:
+            fill_value = True
+        if fill_comparator:
+            comparator.append(char)
+        if char == "[" and fill_fields:
+            fill_fields, fill_comparator = False, True
+        if fill_fields:
+            fields.append(char)
+    return "".join(fields), "".join(comparator), "".join(value)
+
+
 def _compile_predicate(obj: ObjectMeta, text: str, mentions: list[str]) -> Predicate:
-    match = re.match(r"^([^\[]+)\[([^\]]*)\]:(.+)$", text, re.DOTALL)
-    if match is None:
+    if _BASE.match(text) is None:
         raise bad_request(f"'filter' invalid for '{text}'. eg: price[gte]:10")
-    dotted, comparator, raw_value = match.groups()
+    dotted, comparator, raw_value = _split_base(text)
     if comparator not in COMPARATORS:
         raise bad_request(f"'filter' invalid for '{text}', comparator {comparator} not in {', '.join(COMPARATORS)}")
     path = resolve_path(obj, dotted)
     mentions.append(path.column)
     expected = _parse_value(path, comparator, raw_value, text)
     read = _reader(path)
-    return lambda row: _matches(comparator, read(row), expected)
+    if not path.null_equivalent:
+        return lambda row: _matches(comparator, read(row), expected)
+    # Empty text is stored as NULL, and `[eq]:""` (or a like of "") becomes `= '' OR IS NULL`.
+    empty_is_wanted = comparator in ("eq", "like", "ilike") and _unquote(raw_value) == ""
+
+    def matches_text(row: Row) -> bool:
+        value = read(row) or None
+        return (value is None and empty_is_wanted) or _matches(comparator, value, expected)
+
+    return matches_text
 
 
 def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] in "\"'" and text[-1] in "\"'":
+    if text and text[0] in "\"'" and text[-1] in "\"'":
         return text[1:-1]
     return text
 
@@ -143,8 +189,8 @@ def _parse_value(path: FieldPath, comparator: str, raw: str, text: str) -> Any:
         if not (raw.startswith("[") and raw.endswith("]")):
             raise bad_request(f"'filter' invalid for '{comparator}' operator. Received '{raw}' but array value "
                               f"expected eg: 'field[{comparator}]:[value_1,value_2]'")
-        inner = raw[1:-1]
-        return [_coerce(path, _unquote(item), text) for item in split_top_level(inner)] if inner else []
+        # Split on EVERY comma, quotes or not; then each element loses its outer quotes.
+        return [_coerce(path, _unquote(item), text) for item in raw[1:-1].split(",")]
     if comparator == "is":
         if raw not in ("NULL", "NOT_NULL"):
             raise bad_request(f"'filter' invalid for '{text}', 'is' value must be NULL or NOT_NULL")
@@ -162,6 +208,8 @@ def _coerce(path: FieldPath, value: str, text: str) -> Any:
             return float(value)
         except ValueError:
             raise bad_request(f"'filter' invalid for '{text}', '{value}' is not a number") from None
+    if path.kind == "uuid" and not is_uuid(value):
+        raise bad_request(f"Invalid UUID value '{value}' for field \"{path.column}\"")
     if path.kind == "boolean":
         return value.lower() == "true"
     if path.kind == "datetime":

@@ -73,7 +73,7 @@ def _graphql_error(message: str, code: str, status: int = 200) -> JSONResponse:
 
 
 class TwentyRoutes:
-    def __init__(self, workspace: Workspace, max_upload_bytes: int) -> None:
+    def __init__(self, workspace: Workspace, max_upload_bytes: int | None) -> None:
         self.ws = workspace
         self.max_upload_bytes = max_upload_bytes
 
@@ -172,43 +172,51 @@ class TwentyRoutes:
         return _json({"data": {f"create{capitalize_first(obj.name_plural)}": self._rendered(obj, rows)}}, 201)
 
     def _update_one(self, call: Call, obj: ObjectMeta, record_id: str) -> Response:
-        [row] = self.ws.update(obj, [self.ws.get_active(obj, record_id)], self._object_body(call))
+        # Unlike GET, PATCH by id reaches a soft-deleted record; `{"deletedAt": null}` restores it.
+        [row] = self.ws.update(obj, [self.ws.get_any(obj, record_id)], self._object_body(call))
         return _json({"data": {f"update{capitalize_first(obj.name_singular)}": self.ws.render(obj, row)}})
 
     def _delete_one(self, call: Call, obj: ObjectMeta, record_id: str) -> Response:
         key = f"delete{capitalize_first(obj.name_singular)}"
-        if call.query.get("soft_delete") == "true":
-            [row] = self.ws.soft_delete(obj, [self.ws.get_active(obj, record_id)])
+        if call.query.get("soft_delete") == "true":  # a soft-deleted record is stamped again
+            [row] = self.ws.soft_delete(obj, [self.ws.get_any(obj, record_id)])
             return _json({"data": {key: self.ws.render(obj, row)}})
         if record_id not in self.ws.tables[obj.id]:
             raise not_found()
         self.ws.destroy(obj, [record_id])
         return _json({"data": {key: {"id": record_id}}})
 
-    def _filtered_for_many(self, call: Call, obj: ObjectMeta, verb: str, *, with_deleted: bool = False) -> list[Row]:
-        if not call.query.get("filter"):
-            # Assumption: many-record writes without a filter are refused rather than hitting every row.
-            raise bad_request(f"'filter' is required to {verb} many {obj.name_plural}")
-        rows = self.ws.select(obj, call.query["filter"], with_deleted=with_deleted)
-        if len(rows) > MAX_RECORDS:
-            raise bad_request(f"Maximum number of records to {verb} is {MAX_RECORDS}.")
-        return rows
+    def _filtered_for_many(self, call: Call, obj: ObjectMeta, verb: str) -> list[Row]:
+        """Rows a many-record write hits: soft-deleted ones too, unlike a GET (examples-2.md 2, 3)."""
+        if "filter" not in call.query:
+            # Assumption for update/restore: the recorded refusal is only for delete/destroy.
+            raise bad_request(f"Filters are mandatory for bulk {verb} operations. Please provide at least one "
+                              "filter to prevent accidental deletion of all records.")
+        return self.ws.select(obj, call.query["filter"], with_deleted=True)
 
     def _update_many(self, call: Call, obj: ObjectMeta) -> Response:
-        rows = self.ws.update(obj, self._filtered_for_many(call, obj, "update"), self._object_body(call))
+        body = self._object_body(call)
+        rows = self._filtered_for_many(call, obj, "update")
+        if len(rows) > MAX_RECORDS:  # the cap counts matched rows
+            raise ApiError(400, {"statusCode": 400, "error": "Error",
+                                 "messages": [f"Cannot update more than {MAX_RECORDS} records at once"],
+                                 "code": "TOO_MANY_RECORDS_TO_UPDATE"})
+        rows = self.ws.update(obj, rows, body)
         return _json({"data": {f"update{capitalize_first(obj.name_plural)}": self._rendered(obj, rows)}})
 
     def _delete_many(self, call: Call, obj: ObjectMeta) -> Response:
+        """Destroy by default; soft delete with `soft_delete=true` (which re-stamps soft-deleted rows).
+        No cap on the number of rows: the limit is the URL length."""
         key = f"delete{capitalize_first(obj.name_plural)}"
         if call.query.get("soft_delete") == "true":
-            active = [row for row in self._filtered_for_many(call, obj, "delete") if row["deletedAt"] is None]
-            return _json({"data": {key: self._rendered(obj, self.ws.soft_delete(obj, active))}})
-        ids = [row["id"] for row in self._filtered_for_many(call, obj, "delete")]
+            rows = self._filtered_for_many(call, obj, "delete")
+            return _json({"data": {key: self._rendered(obj, self.ws.soft_delete(obj, rows))}})
+        ids = [row["id"] for row in self._filtered_for_many(call, obj, "destroy")]
         self.ws.destroy(obj, ids)
         return _json({"data": {key: [{"id": record_id} for record_id in ids]}})
 
     def _restore_many(self, call: Call, obj: ObjectMeta) -> Response:
-        rows = self.ws.restore(obj, self._filtered_for_many(call, obj, "restore", with_deleted=True))
+        rows = self.ws.restore(obj, self._filtered_for_many(call, obj, "restore"))
         return _json({"data": {f"restore{capitalize_first(obj.name_plural)}": self._rendered(obj, rows)}})
 
     @staticmethod
@@ -292,7 +300,8 @@ class TwentyRoutes:
             return _graphql_error("Variable \"$file\" of required type \"Upload!\" was not provided.",
                                   "BAD_USER_INPUT")
         filename, content = file_part
-        if len(content) > self.max_upload_bytes:
+        if self.max_upload_bytes is not None and len(content) > self.max_upload_bytes:
+            # Twenty 2.21 sets no file size limit; this stands for a server (or proxy) configured with one.
             # Assumption: graphql-upload's 413 answer for files over maxFileSize.
             return _graphql_error(f"File truncated as it exceeds the {self.max_upload_bytes} byte size limit.",
                                   "PAYLOAD_TOO_LARGE", 413)
@@ -318,7 +327,11 @@ class TwentyRoutes:
 
     def _download(self, call: Call, file_id: str) -> Response:
         info = self.ws.file_info.get(file_id)
-        if info is None or call.query.get("token") != info["token"]:
+        if info is None:  # never uploaded, or deleted with its attachment
+            raise ApiError(404, {"statusCode": 404, "error": "Error", "messages": ["File not found"],
+                                 "code": "FILE_NOT_FOUND"})
+        if call.query.get("token") != info["token"]:
+            # Assumption: the answer to a wrong token is not recorded.
             raise ApiError(403, {"statusCode": 403, "error": "FORBIDDEN_EXCEPTION",
                                  "messages": ["File not found or token invalid"]})
         return Response(self.ws.files[file_id], media_type="application/octet-stream")

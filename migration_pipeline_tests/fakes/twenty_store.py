@@ -33,6 +33,7 @@ Row = dict[str, Any]
 Journal = list[Callable[[], None]]
 SYSTEM_COLUMNS = ("id", "createdAt", "updatedAt", "deletedAt", "position", "createdBy", "updatedBy")
 SYSTEM_ACTOR = {"source": "MANUAL", "workspaceMemberId": None, "name": "System", "context": None}
+SEED_ACTOR = {**SYSTEM_ACTOR, "source": "SYSTEM"}  # the sample records of a new workspace
 _CACHED_VIEWS = 32
 
 
@@ -111,7 +112,8 @@ class Workspace:
 
     def select(self, obj: ObjectMeta, filter_text: str | None, *, with_deleted: bool = False) -> list[Row]:
         """Rows matching `filter_text`; soft-deleted rows only when asked or when the filter mentions deletedAt."""
-        predicate, mentions_deleted = compile_filter(obj, filter_text) if filter_text else (None, False)
+        # `filter=` (empty) is parsed, and refused, like any other filter.
+        predicate, mentions_deleted = compile_filter(obj, filter_text) if filter_text is not None else (None, False)
         include_deleted = with_deleted or mentions_deleted
         return [
             row for row in self.tables[obj.id].values()
@@ -130,6 +132,13 @@ class Workspace:
             self._views.popitem(last=False)
         return view
 
+    def get_any(self, obj: ObjectMeta, record_id: str) -> Row:
+        """The record, soft-deleted or not; 404 once destroyed."""
+        row = self.tables[obj.id].get(record_id)
+        if row is None:
+            raise not_found()
+        return row
+
     def get_active(self, obj: ObjectMeta, record_id: str) -> Row:
         row = self.tables[obj.id].get(record_id)
         if row is None or row["deletedAt"] is not None:
@@ -145,6 +154,8 @@ class Workspace:
                 if not isinstance(data, dict):
                     raise bad_request(f"Invalid record {json.dumps(data)}: expected a JSON object")
                 existing = self._upsert_match(obj, data) if upsert else None
+                if existing is not None and any(existing["id"] == row["id"] for row in rows):
+                    raise duplicate_entry()  # an upsert matches rows from before the batch, not within it
                 if existing is None:
                     rows.append(self._insert(obj, data, journal))
                 else:
@@ -169,11 +180,11 @@ class Workspace:
             for record_id in record_ids:
                 self._destroy(obj, record_id, journal)
 
-    def insert_system_record(self, obj: ObjectMeta, data: Row) -> Row:
-        """A record created by the workspace itself (e.g. a workspace member), not by the API key."""
+    def insert_system_record(self, obj: ObjectMeta, data: Row, actor: Row = SYSTEM_ACTOR) -> Row:
+        """A record created by the workspace itself (a workspace member, a sample record), not by the API key."""
         with self._transaction() as journal:
             row = self._insert(obj, data, journal)
-            row = self._put(obj, {**row, "createdBy": dict(SYSTEM_ACTOR), "updatedBy": dict(SYSTEM_ACTOR)}, journal)
+            row = self._put(obj, {**row, "createdBy": dict(actor), "updatedBy": dict(actor)}, journal)
             return row
 
     # ---- internals -----------------------------------------------------------------------
@@ -316,12 +327,27 @@ class Workspace:
         else:
             self.tables[obj.id][record_id] = new
 
+    def _delete_files(self, obj: ObjectMeta, row: Row, journal: Journal) -> None:
+        """Destroying a record deletes the files its FILES fields name (the real server does it in a job)."""
+        for column, field in obj.columns().items():
+            if field.type != "FILES":
+                continue
+            for item in row.get(column) or []:
+                file_id = item.get("fileId") if isinstance(item, dict) else None
+                if file_id in self.files:
+                    kept = (self.files.pop(file_id), self.file_info.pop(file_id))
+                    journal.append(lambda f=file_id, k=kept: self._put_file(f, *k))
+
+    def _put_file(self, file_id: str, content: bytes, info: dict[str, Any]) -> None:
+        self.files[file_id], self.file_info[file_id] = content, info
+
     def _destroy(self, obj: ObjectMeta, record_id: str, journal: Journal) -> None:
         row = self.tables[obj.id].get(record_id)
         if row is None:
             raise not_found()
         self._replace(obj, record_id, row, None)
         journal.append(lambda: self._replace(obj, record_id, None, row))
+        self._delete_files(obj, row, journal)
         for source, field in self.references_to(obj):
             table = self.tables[source.id]
             for referencing_id in [r["id"] for r in table.values() if r.get(field.column) == record_id]:

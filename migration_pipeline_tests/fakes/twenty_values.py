@@ -153,8 +153,8 @@ def _files(field: FieldMeta, value: Any, file_lookup: FileLookup) -> list[dict[s
                               "expected {\"fileId\": <uuid>, \"label\": <string>}")
         stored = file_lookup(item["fileId"])
         if stored is None:
-            # Assumption: the real server refuses file ids it never uploaded.
-            raise bad_request(f"File {item['fileId']} not found")
+            # Recorded (examples-2.md section 8): a file id never uploaded is refused.
+            raise bad_request(f"File not found: {item['fileId']}")
         items.append({"label": item["label"], "fileId": item["fileId"],
                       "extension": stored["extension"], "url": stored["url"]})
     return items

@@ -13,9 +13,11 @@ then an attachment record is created naming the file id and the record it belong
   outcome of its create (that file is then uploaded once more, and the record updated to it).
 
 A file the source cannot give (`FileUnavailable`) is held with the reason before any upload; one
-Twenty refuses (a 4xx, e.g. over its size limit) is rejected with Twenty's message. Files over
-the upload limit never get here: staging leaves them out from the size the source declares, so
-they are never downloaded. Knows nothing about any one source.
+Twenty refuses (a 4xx, e.g. a server or proxy with a size limit; Twenty 2.21 has none) is
+rejected with Twenty's message. Files over `defaults.max_upload_bytes` (see
+`engine.mapping.TWENTY_MAX_UPLOAD_BYTES` for where its default comes from) never get here:
+staging leaves them out from the size the source declares, so they are never downloaded. Knows
+nothing about any one source.
 """
 
 from __future__ import annotations

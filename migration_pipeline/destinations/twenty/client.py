@@ -2,7 +2,16 @@
 
 Every request goes through the shared retry policy; record routes and uploads also take a
 token from the client-side rate limiter (Twenty does not throttle metadata routes). Behaviour
-follows the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.md`).
+follows the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.md` and
+`examples-2.md`), whose filter parser has sharp edges this module keeps away from callers:
+
+- an apostrophe or an odd number of `"` in a value swallows every predicate after it, `[in]` lists
+  are split on every comma, parentheses are counted even inside quotes, and there is no escape
+  syntax. Values with any of those characters are therefore looked up with `[like]` patterns that
+  replace them by `_` (then matched exactly here), and our own predicates go first in `and(...)`;
+- filter values travel percent-encoded (httpx sends `+` as `%2B`; a raw `+` would be a space);
+- a URL over ~16 KB is refused with HTTP 431, so id lists are chunked to `MAX_URL_BYTES`;
+- a JSON body over 10 MB is answered with HTTP 500, so such a body is refused before sending.
 """
 
 from __future__ import annotations
@@ -19,11 +28,18 @@ import httpx
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
 
-MAX_BATCH = 200  # Twenty's QUERY_MAX_RECORDS: batch create/upsert and page size
-MAX_URL_BYTES = 6_000  # keep filtered GETs well under proxies' and Node's header limits
+MAX_BATCH = 200  # Twenty's QUERY_MAX_RECORDS: batch create/upsert, page size, update-many cap
+# Node answers 431 past 16 KB of request line and headers (examples-2.md section 2); stay well under
+# it and under common reverse proxies' 8 KB.
+MAX_URL_BYTES = 6_000
 _URL_RESERVE = 400  # path, limit, the deletedAt clause and a pagination cursor
-_SAFE_FILTER_VALUE = re.compile(r"[\w@.+:/-]+")
+# Twenty's body-parser limit: `settings.storage.maxFileSize: '10MB'` (twenty-server
+# src/engine/constants/settings/index.ts, used in src/main.ts); over it Twenty answers HTTP 500.
+MAX_JSON_BODY_BYTES = 10 * 1024 * 1024
+# Characters Twenty's filter parser reads as syntax wherever they are (see the module docstring).
+_FILTER_SYNTAX = re.compile(r"""[,"'()\[\]]""")
 _DELETED = "deletedAt[is]:NOT_NULL"
+_ACTIVE = "deletedAt[is]:NULL"
 # Step 1 of an attachment (contract section 11): a GraphQL multipart upload to /metadata into a
 # FILES field; step 2 creates the attachment record naming the returned file id.
 UPLOAD_MUTATION = (
@@ -141,21 +157,18 @@ class TwentyClient:
     ) -> list[dict[str, Any]]:
         """Records whose `field_path` (e.g. `emails.primaryEmail`) is one of `values`.
 
-        One `field[in]:[...]` request per chunk of values sized to keep the URL short; never
-        one request per value. Values containing a comma cannot be expressed in Twenty's
-        filter syntax and raise `ValueError`.
+        Plain values go in `field[in]:[...]` lists, values holding filter syntax (`,"'()[]`) in
+        `or(field[like]:...)` lists, each chunked to keep the URL short; never one request per value.
         """
-        unique = list(dict.fromkeys(v for v in values if v))
+        unique = list(dict.fromkeys(str(v) for v in values if v))
+        plain = [v for v in unique if not _FILTER_SYNTAX.search(v)]
+        awkward = set(unique) - set(plain)
         found: list[dict[str, Any]] = []
-        for chunk in _chunks_for_url(plural, field_path, unique):
-            found.extend(
-                self.list_records(
-                    plural,
-                    f"{field_path}[in]:[{','.join(chunk)}]",
-                    include_deleted,
-                    only_deleted=only_deleted,
-                )
-            )
+        for one_filter in _lookup_filters(plural, field_path, plain, list(awkward)):
+            for record in self.list_records(plural, one_filter, include_deleted, only_deleted=only_deleted):
+                # A like pattern can match more than asked for; an [in] list matches exactly.
+                if "[like]" not in one_filter or value_at(record, field_path) in awkward:
+                    found.append(record)
         return found
 
     def get_by_ids(
@@ -206,8 +219,8 @@ class TwentyClient:
 
     def destroy_many(self, plural: str, ids: Iterable[str], *, deleted: bool = False) -> list[str]:
         """Permanently delete records by id, in bulk (`DELETE /rest/{plural}?filter=...` without
-        `soft_delete`); returns the ids Twenty destroyed. Twenty's filter skips soft-deleted
-        rows unless it names deletedAt: pass `deleted=True` to destroy those."""
+        `soft_delete`); returns the ids Twenty destroyed. A destroy by filter reaches soft-deleted
+        rows too; `deleted=True` limits it to soft-deleted ones."""
         destroyed: list[str] = []
         for chunk in self._id_filters(plural, ids, deleted=deleted):
             body = self._request("DELETE", f"/rest/{plural}", params={"filter": chunk})
@@ -215,11 +228,12 @@ class TwentyClient:
         return destroyed
 
     def soft_delete_many(self, plural: str, ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Soft-delete active records by id, in bulk; returns them as deleted."""
+        """Soft-delete active records by id, in bulk; returns them as deleted. Records already
+        soft-deleted are left alone (Twenty would stamp them with a new deletedAt)."""
         deleted: list[dict[str, Any]] = []
         for chunk in self._id_filters(plural, ids):
             body = self._request(
-                "DELETE", f"/rest/{plural}", params={"filter": chunk, "soft_delete": "true"}
+                "DELETE", f"/rest/{plural}", params={"filter": _and(chunk, _ACTIVE), "soft_delete": "true"}
             )
             deleted.extend(_only_value(body["data"]))
         return deleted
@@ -237,7 +251,7 @@ class TwentyClient:
 
     @staticmethod
     def _id_filters(plural: str, ids: Iterable[str], *, deleted: bool = False) -> Iterator[str]:
-        """`id[in]:[...]` filters of at most MAX_BATCH ids and a safe URL length."""
+        """`id[in]:[...]` filters of at most MAX_BATCH ids (update-many's cap) and a safe URL length."""
         for url_chunk in _chunks_for_url(plural, "id", list(dict.fromkeys(ids))):
             for start in range(0, len(url_chunk), MAX_BATCH):
                 in_ids = f"id[in]:[{','.join(url_chunk[start : start + MAX_BATCH])}]"
@@ -333,12 +347,22 @@ class TwentyClient:
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         throttled: bool = True,
     ) -> Any:
+        content, headers = None, None
+        if json is not None:
+            content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+            headers = {"Content-Type": "application/json"}
+            if len(content) > MAX_JSON_BODY_BYTES:
+                raise TwentyRequestError(413, [
+                    f"the request body is {len(content):,} bytes, over Twenty's {MAX_JSON_BODY_BYTES:,}-byte "
+                    "JSON limit (settings.storage.maxFileSize); not sent"], method, path)
+
         def send() -> httpx.Response:
             if throttled and self._limiter is not None:
                 self._limiter.acquire()
             with self._count_lock:
                 self.request_count += 1
-            return self._http.request(method, path, params=params, json=json, data=data, files=files)
+            return self._http.request(method, path, params=params, content=content, headers=headers,
+                                      data=data, files=files)
 
         response = self._retry.send(send, f"{method} {path}")
         if response.is_success:
@@ -352,31 +376,45 @@ class TwentyClient:
 
 
 def _and(filter: str | None, clause: str) -> str:
-    return f"and({filter},{clause})" if filter else clause
+    """`clause` and `filter`: ours first, since a predicate only ever swallows those after it."""
+    return f"and({clause},{filter})" if filter else clause
 
 
-def _filter_value(field_path: str, value: str) -> str:
-    value = str(value)
-    if "," in value:
-        raise ValueError(
-            f"cannot look up {field_path}={value!r}: Twenty's filter syntax has no way to "
-            "express a comma inside an [in] list"
-        )
-    return value if _SAFE_FILTER_VALUE.fullmatch(value) else f'"{value}"'
+def value_at(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (`emails.primaryEmail`) of a record, None when absent."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
-def _chunks_for_url(plural: str, field_path: str, values: Sequence[str]) -> Iterator[list[str]]:
-    """Split values into `[in]` lists whose encoded URL stays under MAX_URL_BYTES."""
+def _like_pattern(field_path: str, value: str) -> str:
+    """A `[like]` predicate safe anywhere in a filter: each syntax character becomes the `_` wildcard
+    (as do `%` and `_`, which match themselves too); the caller keeps only exact matches."""
+    return f'{field_path}[like]:"{_FILTER_SYNTAX.sub("_", value)}"'
+
+
+def _lookup_filters(plural: str, field_path: str, plain: Sequence[str], awkward: Sequence[str]) -> Iterator[str]:
+    for chunk in _chunks_for_url(plural, field_path, plain):
+        yield f"{field_path}[in]:[{','.join(chunk)}]"
+    predicates = [_like_pattern(field_path, value) for value in awkward]
+    for chunk in _chunks_for_url(plural, field_path, predicates):
+        yield chunk[0] if len(chunk) == 1 else f"or({','.join(chunk)})"
+
+
+def _chunks_for_url(plural: str, field_path: str, items: Sequence[str]) -> Iterator[list[str]]:
+    """Split `[in]` values (or predicates) into lists whose encoded URL stays under MAX_URL_BYTES."""
     fixed = len(quote(f"/rest/{plural}?filter={field_path}[in]:[]", safe="/?=")) + _URL_RESERVE
     chunk: list[str] = []
     size = fixed
-    for value in values:
-        formatted = _filter_value(field_path, value)
-        cost = len(quote(formatted, safe="")) + 3  # + an encoded comma
+    for item in items:
+        cost = len(quote(item, safe="")) + 3  # + an encoded comma
         if chunk and size + cost > MAX_URL_BYTES:
             yield chunk
             chunk, size = [], fixed
-        chunk.append(formatted)
+        chunk.append(item)
         size += cost
     if chunk:
         yield chunk

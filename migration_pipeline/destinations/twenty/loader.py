@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from migration_pipeline.destinations.twenty.client import MAX_BATCH, TwentyClient, TwentyRequestError
+from migration_pipeline.destinations.twenty.client import MAX_BATCH, TwentyClient, TwentyRequestError, value_at
 from migration_pipeline.ledger import KnownWrite, Ledger, Operation, WriteRow
 
 T = TypeVar("T")
@@ -186,7 +186,7 @@ class _ObjectLoad:
             claims = [
                 (path, value)
                 for path in self.match_fields
-                if (value := _lookup_value(_value_at(record.payload, path))) is not None
+                if (value := _lookup_value(value_at(record.payload, path))) is not None
             ]
             clash = next((claim for claim in claims if claim in owners), None)
             if clash:
@@ -387,7 +387,7 @@ class _ObjectLoad:
         """Find records by all `identity_fields` at once: bulk search on the first, then
         compare the rest (e.g. noteTargets by noteId, then targetPersonId)."""
         def identity(data: Mapping[str, Any]) -> str:
-            return "\x1f".join(str(_value_at(data, f)) for f in self.identity_fields)
+            return "\x1f".join(str(value_at(data, f)) for f in self.identity_fields)
 
         by_identity = {identity(r.payload): r for r in records}
         first = self._records_by_value(records, self.identity_fields[0])
@@ -402,13 +402,9 @@ class _ObjectLoad:
     def _records_by_value(self, records: Iterable[LoadRecord], path: str) -> dict[str, LoadRecord]:
         by_value: dict[str, LoadRecord] = {}
         for record in records:
-            value = _lookup_value(_value_at(record.payload, path))
-            if value is None:
-                continue
-            if "," in value:
-                self.log(f"{self.plural}: cannot search {path}={value!r}: filters can't hold commas")
-                continue
-            by_value[value] = record
+            value = _lookup_value(value_at(record.payload, path))
+            if value is not None:
+                by_value[value] = record
         return by_value
 
     def _find(self, path: str, values: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -420,7 +416,7 @@ class _ObjectLoad:
 
         def collect(twenty_records: Iterable[dict[str, Any]]) -> None:
             for twenty in twenty_records:
-                value = _lookup_value(_value_at(twenty, path))
+                value = _lookup_value(value_at(twenty, path))
                 if value is None:
                     continue
                 # Twenty may normalise case (emails); map back to the value we asked for.
@@ -466,15 +462,6 @@ def _require_unique_source_keys(records: Sequence[LoadRecord]) -> None:
     repeated = [key for key, n in Counter(r.source_key for r in records).items() if n > 1]
     if repeated:
         raise ValueError(f"source keys must be unique within a load; repeated: {repeated[:5]}")
-
-
-def _value_at(data: Mapping[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _lookup_value(value: Any) -> str | None:
