@@ -59,6 +59,13 @@ from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import PageInfo, PageNumberPaginator, Paginator
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
+from migration_pipeline.sources.actionstep.tokens import (
+    MemoryTokenStore,
+    TokenState,
+    TokenStore,
+    fingerprint,
+    token_store,
+)
 
 DEFAULT_TOKEN_URL = "https://api.actionstep.com/api/oauth/token"
 MAX_PAGE_SIZE = 200  # Actionstep caps pageSize at 200
@@ -71,6 +78,7 @@ ENV_CLIENT_SECRET = "ACTIONSTEP__CLIENT_SECRET"
 ENV_REFRESH_TOKEN = "ACTIONSTEP__REFRESH_TOKEN"
 ENV_TOKEN_URL = "ACTIONSTEP__TOKEN_URL"  # optional: another token endpoint (staging, a fake server)
 ENV_CHECKPOINT_DIR = "ACTIONSTEP__CHECKPOINT_DIR"  # optional: keep completed pages on disk, per run
+ENV_TOKEN_STORE = "ACTIONSTEP__TOKEN_STORE"  # optional: the token file (default $DAGSTER_HOME/actionstep_tokens.json)
 
 Record = dict[str, str | None]
 RawRecord = dict[str, Any]
@@ -229,13 +237,23 @@ def rest_base(api_endpoint: str) -> str:
 
 
 class _TokenSession:
-    """Holds the current access token and API base; refreshes when near expiry or asked."""
+    """Holds the current access token and API base; refreshes when near expiry or asked.
+
+    With a `TokenStore` shared by the steps of a run (see `tokens.py`), the first step to need
+    a token asks the token endpoint and every other step, in any process, adopts it; the
+    refresh token Actionstep rotates with every answer is kept there for the next run. A 401
+    refreshes only if nobody has replaced the rejected token already."""
 
     def __init__(self, credentials: ActionstepCredentials, token_url: str, http: httpx.Client, retry: RetryPolicy,
                  *, clock: Callable[[], float], margin_seconds: float, log: Callable[[str], None],
-                 on_refresh_token: Callable[[str], None] | None) -> None:
+                 on_refresh_token: Callable[[str], None] | None, store: TokenStore | None = None,
+                 run_key: str = "") -> None:
         self._credentials, self._token_url, self._http, self._retry = credentials, token_url, http, retry
         self._clock, self._margin, self._log, self._on_refresh_token = clock, margin_seconds, log, on_refresh_token
+        self._store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._run_key = run_key
+        self._seed = fingerprint(credentials.refresh_token)
+        self._chain = fingerprint(token_url, credentials.client_id)
         self._refresh_token = credentials.refresh_token
         self._access_token: str | None = None
         self._expires_at = 0.0
@@ -249,7 +267,8 @@ class _TokenSession:
     def access_token(self) -> str:
         with self._lock:
             if self._access_token is None or self._clock() >= self._expires_at - self._margin:
-                self._refresh("no access token yet" if self._access_token is None else "the access token expires")
+                self._adopt_or_refresh(None, "no access token yet" if self._access_token is None
+                                       else "the access token expires")
             assert self._access_token is not None
             return self._access_token
 
@@ -261,9 +280,29 @@ class _TokenSession:
     def refresh_after_401(self, rejected: str) -> None:
         with self._lock:
             if self._access_token == rejected:  # another thread may have refreshed already
-                self._refresh("the API answered 401")
+                self._adopt_or_refresh(rejected, "the API answered 401")
 
-    def _refresh(self, reason: str) -> None:
+    def _adopt_or_refresh(self, rejected: str | None, reason: str) -> None:
+        """Under the store's lock: take the run's shared token if it is still good (and not the
+        one just rejected), else refresh with the chain's newest refresh token and share it."""
+        with self._store.lock():
+            state = self._store.load(self._chain)
+            if state is not None and state.seed != self._seed:
+                state = None  # ACTIONSTEP__REFRESH_TOKEN changed: the app was authorised again
+            if state is not None:
+                self._refresh_token = state.refresh_token
+                left = state.expires_at - time.time()
+                if (state.run_key == self._run_key and state.access_token and state.access_token != rejected
+                        and left > self._margin):
+                    self._access_token, self._api_base = state.access_token, rest_base(state.api_endpoint)
+                    self._expires_at = self._clock() + left
+                    return
+            endpoint, expires_in = self._refresh(reason, from_store=state is not None)
+            self._store.save(self._chain, TokenState(
+                seed=self._seed, refresh_token=self._refresh_token, access_token=self._access_token or "",
+                api_endpoint=endpoint, expires_at=time.time() + expires_in, run_key=self._run_key))
+
+    def _refresh(self, reason: str, *, from_store: bool) -> tuple[str, float]:
         form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token,
                 "client_id": self._credentials.client_id, "client_secret": self._credentials.client_secret}
         if self._credentials.redirect_uri:
@@ -274,10 +313,13 @@ class _TokenSession:
         )
         if response.status_code != 200:
             said = _redact(_error_text(response), self.secrets())
+            which = (f"the refresh token the last run kept ({self._store.describe()})" if from_store
+                     else f"the refresh token in {ENV_REFRESH_TOKEN}")
             raise ActionstepAuthError(
-                f"Actionstep's token endpoint refused the refresh (HTTP {response.status_code}: {said}). "
+                f"Actionstep's token endpoint refused {which} (HTTP {response.status_code}: {said}). "
                 f"Check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}; if they are right, authorise the app again "
-                f"and set {ENV_REFRESH_TOKEN} to the new refresh token (they expire after about 21 days)."
+                f"and set {ENV_REFRESH_TOKEN} to the new refresh token (they expire after about 21 days; "
+                f"a new value replaces the kept one)."
             )
         try:
             body = response.json()
@@ -296,6 +338,7 @@ class _TokenSession:
             if self._on_refresh_token is not None:
                 self._on_refresh_token(self._refresh_token)
         self._log(f"Actionstep access token refreshed ({reason}); valid for {expires_in:.0f} s")
+        return str(endpoint), expires_in
 
 
 # ---- checkpoints --------------------------------------------------------------------------
@@ -604,6 +647,8 @@ class ActionstepClient:
         token_margin_seconds: float = 60.0,
         on_refresh_token: Callable[[str], None] | None = None,
         file_part_bytes: int = FILE_PART_BYTES,
+        tokens: TokenStore | None = None,
+        run_key: str = "",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
@@ -621,7 +666,7 @@ class ActionstepClient:
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._tokens = _TokenSession(credentials, token_url, self._http, self._retry, clock=clock,
                                      margin_seconds=token_margin_seconds, log=self._log,
-                                     on_refresh_token=on_refresh_token)
+                                     on_refresh_token=on_refresh_token, store=tokens, run_key=run_key)
         self._count_lock = threading.Lock()
         self.request_count = 0  # API requests sent (token requests not included), retries included
 
@@ -800,6 +845,9 @@ class ActionstepSource(dg.ConfigurableResource):
                            f"starts, else {DEFAULT_TOKEN_URL} (staging: actionstepstaging.com)")
     checkpoint_dir: str = Field(default="", description=f"Folder for resumable extraction; empty: ${ENV_CHECKPOINT_DIR} "
                                 "when a run starts, else in memory only")
+    token_store: str = Field(default="", description=f"File sharing the run's access token between steps and keeping "
+                             f"the rotated refresh token for the next run (mode 0600); empty: ${ENV_TOKEN_STORE}, "
+                             f"else $DAGSTER_HOME/actionstep_tokens.json, else this process's memory")
     account_timezone: str = Field(default="UTC", description="Zone of timestamps that carry no offset")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
     max_attempts: int = Field(default=8, description="Attempts per request before the run stops")
@@ -824,16 +872,18 @@ class ActionstepSource(dg.ConfigurableResource):
         store: CheckpointStore = JsonFileCheckpointStore(folder) if checkpoint_dir else MemoryCheckpointStore()
         token_url = self.token_url or os.environ.get(ENV_TOKEN_URL, "") or DEFAULT_TOKEN_URL
         limiter = RateLimiter(self.requests_per_minute) if self.requests_per_minute > 0 else None
+        tokens = token_store(self.token_store or os.environ.get(ENV_TOKEN_STORE, ""), os.environ.get("DAGSTER_HOME", ""))
         with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=token_url,
                               retry=retry, limiter=limiter, checkpoints=store, file_part_bytes=self.file_part_bytes,
-                              account_timezone=self.account_timezone, log=log) as client:
+                              account_timezone=self.account_timezone, log=log, tokens=tokens,
+                              run_key=run_key) as client:
             yield client
 
     def newest_modification(self, since: datetime) -> datetime | None:
         """`ModifiedSince` for the delta sensor: the newest `modifiedTimestamp` of the
         `delta_resources` (one request each: sorted newest first, one record), if after `since`."""
         newest: datetime | None = None
-        with self.open_client() as client:
+        with self.open_client(run_key="delta-sensor") as client:
             for resource in self.delta_resources:
                 records, _, _ = read_page(resource, client.get(resource, {"sort": "-modifiedTimestamp", "pageSize": "1"}))
                 if not records:
