@@ -23,6 +23,7 @@ import dagster as dg
 import httpx
 import pandas as pd
 import pytest
+import yaml
 import sqlalchemy as sa
 
 from migration_pipeline.cli import main
@@ -34,7 +35,7 @@ from migration_pipeline.engine.transforms import InvalidValue, TransformContext,
 from migration_pipeline.ledger.ledger import Ledger, RollbackAction, RollbackUnfinished, WriteRow
 from migration_pipeline.lifecycle.rollback_job import OP_NAME, rollback_job
 from migration_pipeline.resources import LedgerStore
-from migration_pipeline.sources.allclients.generate import generate_export
+from migration_pipeline.sources.allclients.generate import ACCOUNT_SETTINGS, generate_export
 from migration_pipeline_tests.harness import MigrationRun, run_migration
 
 ROWS = 60
@@ -72,8 +73,9 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
 
 
 def _account_time(moment: datetime) -> str:
-    """`moment` as AllClients writes EditDate: in the account's time zone (mapping setting)."""
-    zone = load_mapping(MAPPINGS_DIR / "allclients__twenty.yaml").settings({})["timezone"]
+    """`moment` as AllClients writes EditDate: in the account's time zone (the generated export's
+    migration_settings.yaml)."""
+    zone = yaml.safe_load(ACCOUNT_SETTINGS)["timezone"]
     local = moment.astimezone(ZoneInfo(zone))
     return f"{local.month}/{local.day}/{local.year} {local.strftime('%I:%M:%S %p').lstrip('0')}"
 

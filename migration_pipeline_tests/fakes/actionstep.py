@@ -28,8 +28,8 @@ the one just used is spent (a second use is `400 invalid_grant`). `reset()` is a
 authorisation: the fake's `refresh_token` becomes one no client has used.
 
 Fault injection: `fail_next` (429 with or without `Retry-After`, 500s, slow answers),
-`expire_access_tokens` (the next API call gets 401), `reject_access_tokens` (every call gets
-401), `access_token_ttl_seconds` (tokens really expire, while `expires_in` may claim more).
+`deny(resource, 403)` (a key without access to that resource), `expire_access_tokens` (the
+next API call gets 401), `reject_access_tokens` (every call gets 401), `access_token_ttl_seconds` (tokens really expire, while `expires_in` may claim more).
 Every request is recorded (`requests`, `served_pages`).
 
     with serve_fake_actionstep() as fake:
@@ -151,6 +151,7 @@ class FakeActionstep:
         self._refresh_tokens = {self.refresh_token}
         self._initial_refresh_token, self._generation = self.refresh_token, 0
         self._reject_all = False
+        self._denied: dict[str, int] = {}
         self._serial = itertools.count(1)
         self.app = Starlette(routes=[
             Route(TOKEN_PATH, self._token, methods=["POST"]),
@@ -224,6 +225,12 @@ class FakeActionstep:
         with self._lock:
             self._reject_all = reject
 
+    def deny(self, resource: str, status: int = 403) -> None:
+        """Answer every request for `resource` with `status` (403: the user's role may not read
+        it; 404: the account does not have it), as Actionstep does for a key without access."""
+        with self._lock:
+            self._denied[resource] = status
+
     def authorise_again(self) -> str:
         """A new refresh token, as an operator gets by authorising the app again."""
         with self._lock:
@@ -249,6 +256,7 @@ class FakeActionstep:
             self.refresh_token = f"{self._initial_refresh_token}.{self._generation}"
             self._refresh_tokens = {self.refresh_token}
             self._reject_all = False
+            self._denied.clear()
             self._serial = itertools.count(1)
 
     # ---- HTTP ------------------------------------------------------------------------------
@@ -342,6 +350,11 @@ class FakeActionstep:
         resource, _, record_id = request.path_params["path"].partition("/")
         if resource == FILES_ROUTE and record_id:
             return self._serve_file_part(record_id, record.query)
+        if resource in self._denied:
+            status = self._denied[resource]
+            title, detail = (("Forbidden", f"You do not have permission to access {resource}") if status == 403
+                             else ("Not Found", f"Unknown resource {resource!r}"))
+            raise _Answer(status, "1502", title, detail)
         if resource not in self._data:  # case-sensitive, as the real API
             raise _Answer(404, "1101", "Not Found", f"Unknown resource {resource!r}")
         if record_id:

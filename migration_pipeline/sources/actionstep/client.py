@@ -59,6 +59,7 @@ from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import PageInfo, PageNumberPaginator, Paginator
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
+from migration_pipeline.engine.unreadable import SourceRequestError
 from migration_pipeline.sources.actionstep.tokens import (
     MemoryTokenStore,
     TokenState,
@@ -165,16 +166,17 @@ class ActionstepAuthError(Exception):
     """The token endpoint refused the credentials, or the API refused a fresh token."""
 
 
-class ActionstepRequestError(Exception):
+class ActionstepRequestError(SourceRequestError):
     """Actionstep answered a request with a 4xx other than a recoverable 401."""
 
     def __init__(self, status: int, method: str, route: str, said: str) -> None:
-        self.status, self.method, self.route = status, method, route
+        self.method, self.said = method, said
         hint = {
-            403: " The authorising user lacks permission (Restricted-Access matters are invisible to other users).",
+            403: " The authorising user lacks permission: give their Actionstep role access to this resource, or "
+                 "authorise the app as a user who has it (Restricted-Access matters are invisible to other users).",
             404: " Check the resource name: the API is case-sensitive (e.g. `participants`, not `Participants`).",
         }.get(status, "")
-        super().__init__(f"Actionstep rejected {method} {route} with HTTP {status}: {said}.{hint}")
+        super().__init__(status, route, f"Actionstep rejected {method} {route} with HTTP {status}: {said}.{hint}")
 
 
 class ActionstepResponseError(Exception):
@@ -848,7 +850,8 @@ class ActionstepSource(dg.ConfigurableResource):
     token_store: str = Field(default="", description=f"File sharing the run's access token between steps and keeping "
                              f"the rotated refresh token for the next run (mode 0600); empty: ${ENV_TOKEN_STORE}, "
                              f"else $DAGSTER_HOME/actionstep_tokens.json, else this process's memory")
-    account_timezone: str = Field(default="UTC", description="Zone of timestamps that carry no offset")
+    account_timezone: str = Field(default="", description="Zone of timestamps that carry no offset; empty: the "
+                                  "run's `timezone` setting (stated at its start, never guessed)")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
     max_attempts: int = Field(default=8, description="Attempts per request before the run stops")
     backoff_base_seconds: float = Field(default=1.0, description="First retry waits up to this")
@@ -861,9 +864,11 @@ class ActionstepSource(dg.ConfigurableResource):
                                        description="Resources the delta sensor asks for their newest modifiedTimestamp")
 
     @contextmanager
-    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "") -> Iterator[ActionstepClient]:
+    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "",
+                    timezone: str = "") -> Iterator[ActionstepClient]:
         """A client; with `checkpoint_dir`, its completed pages are kept in a folder per
-        `run_key` (a migration run), so a rerun of that run resumes and a new run starts afresh."""
+        `run_key` (a migration run), so a rerun of that run resumes and a new run starts afresh.
+        Offsetless timestamps are read in `account_timezone`, else the run's `timezone`."""
         credentials = ActionstepCredentials(self.client_id, self.client_secret, self.refresh_token)
         retry = RetryPolicy(max_attempts=self.max_attempts, backoff_base_seconds=self.backoff_base_seconds,
                             backoff_max_seconds=self.backoff_max_seconds, log=log)
@@ -875,7 +880,7 @@ class ActionstepSource(dg.ConfigurableResource):
         tokens = token_store(self.token_store or os.environ.get(ENV_TOKEN_STORE, ""), os.environ.get("DAGSTER_HOME", ""))
         with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=token_url,
                               retry=retry, limiter=limiter, checkpoints=store, file_part_bytes=self.file_part_bytes,
-                              account_timezone=self.account_timezone, log=log, tokens=tokens,
+                              account_timezone=self.account_timezone or timezone or "UTC", log=log, tokens=tokens,
                               run_key=run_key) as client:
             yield client
 
@@ -883,18 +888,21 @@ class ActionstepSource(dg.ConfigurableResource):
         """`ModifiedSince` for the delta sensor: the newest `modifiedTimestamp` of the
         `delta_resources` (one request each: sorted newest first, one record), if after `since`."""
         newest: datetime | None = None
-        with self.open_client(run_key="delta-sensor") as client:
+        # Only instants are compared here; an offsetless one is read in the stated zone if the
+        # environment states it (ACTIONSTEP__TIMEZONE), else UTC: at worst the poll runs a delta early.
+        zone = ZoneInfo(self.account_timezone or os.environ.get("ACTIONSTEP__TIMEZONE", "") or "UTC")
+        with self.open_client(run_key="delta-sensor", timezone=zone.key) as client:
             for resource in self.delta_resources:
                 records, _, _ = read_page(resource, client.get(resource, {"sort": "-modifiedTimestamp", "pageSize": "1"}))
                 if not records:
                     continue
-                stamp = normalise_record(resource, records[0], ZoneInfo(self.account_timezone)).get("modifiedTimestamp")
+                stamp = normalise_record(resource, records[0], zone).get("modifiedTimestamp")
                 try:
                     moment = datetime.fromisoformat(stamp) if stamp else None
                 except ValueError:
                     moment = None
                 if moment is not None and moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=ZoneInfo(self.account_timezone))
+                    moment = moment.replace(tzinfo=zone)
                 if moment is not None and (newest is None or moment > newest):
                     newest = moment
         return newest if newest is not None and newest > since else None
