@@ -872,7 +872,7 @@ class _Totals:
 
 
 # The generated account's settings: AddDate/EditDate are written in this zone.
-ACCOUNT_SETTINGS = "# The AllClients account's time zone ; the export does not say it.\ntimezone: America/Los_Angeles\n"
+ACCOUNT_SETTINGS = "# The AllClients account's time zone: the export does not say it.\ntimezone: America/Los_Angeles\n"
 
 COUNTED_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(ExportSummary) if f.name not in {"users", "companies_distinct", "company_spelling_variants"}
