@@ -31,6 +31,7 @@ from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.objects import STANDARD_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import load_mapping
+from migration_pipeline.engine.run_settings import SETTINGS_FILE
 from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
 from migration_pipeline.ledger.ledger import Ledger, RollbackAction, RollbackUnfinished, WriteRow
 from migration_pipeline.lifecycle.rollback_job import OP_NAME, rollback_job
@@ -88,6 +89,7 @@ def _sample_export(full: Path, out: Path) -> None:
     ids = {c["ContactID"] for c in kept}
     _write(out / "Notes.csv", note_header, [n for n in notes if n["ContactID"] in ids])
     shutil.copy(full / "Users.csv", out / "Users.csv")
+    shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
 
 def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str) -> None:
@@ -116,6 +118,7 @@ def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str)
     ]
     _write(out / "Notes.csv", note_header, notes + new_notes)
     shutil.copy(full / "Users.csv", out / "Users.csv")
+    shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
 
 def _pick_shared_email(contacts: list[dict[str, str]]) -> dict[str, str]:
