@@ -22,6 +22,7 @@ from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
 from migration_pipeline.factories.rebuild import PACKAGE_FOLDER, rebuild_package_key
+from migration_pipeline.factories.run_conditions import announce_settings
 from migration_pipeline.lifecycle import lifecycle_commands
 from migration_pipeline.factories.reconciliation import reconciliation_asset
 from migration_pipeline.factories.verification import build_verification, field_diff_key
@@ -120,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  source: the {mapping.source.label} API (credentials from {mapping.slug.upper()}__* variables)")
     else:
         print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
+    setting_tags = announce_settings(mapping, resources["migration_settings"],
+                                     None if is_api else resources[files_resource_key(mapping.slug)].folder())
     result = dg.materialize(
         assets,
         instance=instance,
@@ -128,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         selection=selection,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        tags={"migration/source": mapping.slug},
+        tags={"migration/source": mapping.slug, **setting_tags},
     )
     _print_progress(result)
     if not result.success:

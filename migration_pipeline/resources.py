@@ -10,6 +10,8 @@ from typing import Any
 
 import dagster as dg
 
+from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.engine.run_settings import RunSettings, resolve_settings
 from migration_pipeline.ledger.ledger import Ledger
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +59,11 @@ class MigrationSettings(dg.ConfigurableResource):
 
     def overrides(self) -> dict[str, Any]:
         return json.loads(self.overrides_json or "{}")
+
+    def resolve(self, mapping: Mapping, folder: Path | None = None) -> RunSettings:
+        """Every setting of the run, the required ones (time zone, currency) stated with their
+        origin; `SettingsMissing` says how to set one nobody stated (`engine.run_settings`)."""
+        return resolve_settings(mapping, self.overrides(), folder, os.environ)
 
     def output_folder(self, run_key: str) -> Path:
         base = Path(self.output_dir or os.environ.get("MIGRATION__OUTPUT_DIR", "") or Path.cwd() / "migration_output")

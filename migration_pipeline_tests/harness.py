@@ -20,6 +20,8 @@ from migration_pipeline.partitions import migration_run
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
 
 ADMIN_EMAIL = "admin@example.com"
+# What the operator states for the fake Actionstep firm (its API says neither): --set in the CLI.
+STATED_SETTINGS: dict[str, dict[str, str]] = {"actionstep": {"timezone": "Australia/Sydney", "currency": "AUD"}}
 
 
 @dataclass
@@ -87,7 +89,7 @@ def run_migration(
             ),
             "ledger": LedgerStore(url=ledger_url),
             "migration_settings": MigrationSettings(
-                overrides_json=json.dumps(settings or {}),
+                overrides_json=json.dumps({**STATED_SETTINGS.get(slug, {}), **(settings or {})}),
                 fallback_owner_email=fallback_owner,
                 output_dir=str(output_dir),
                 skip_sample_gate=skip_sample_gate,

@@ -36,6 +36,7 @@ from migration_pipeline.sources.actionstep.client import (
     rest_base,
 )
 from migration_pipeline.sources.actionstep.generate import generate_dataset
+from migration_pipeline.sources.actionstep.tokens import FileTokenStore, MemoryTokenStore
 from migration_pipeline_tests.fakes.actionstep import FakeActionstep, document_content, serve_fake_actionstep
 
 UTC_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -77,8 +78,19 @@ def fast_retry(waits: list[float] | None = None, max_attempts: int = 6) -> Retry
                        sleep=(waits.append if waits is not None else lambda seconds: None))
 
 
+_TOKENS: list[MemoryTokenStore] = [MemoryTokenStore()]
+
+
+@pytest.fixture(autouse=True)
+def _tokens_shared_within_a_test() -> None:
+    """The clients of one test share their tokens, as the steps of one run do: Actionstep
+    (and the fake) spend a refresh token when it is used."""
+    _TOKENS[0] = MemoryTokenStore()
+
+
 def make_client(fake: FakeActionstep, *, retry: RetryPolicy | None = None, store: CheckpointStore | None = None,
                 log: Callable[[str], None] | None = None, read_timeout: float = 5.0, **options: Any) -> ActionstepClient:
+    options.setdefault("tokens", _TOKENS[0])
     return ActionstepClient(
         options.pop("creds", None) or credentials(fake),
         timeout=httpx.Timeout(5.0, read=read_timeout),
@@ -156,6 +168,39 @@ def test_a_second_401_stops_with_an_actionable_error(fake: FakeActionstep) -> No
     assert len(fake.token_requests()) == 2  # the first token, then exactly one refresh
     assert [r.status for r in fake.api_requests()] == [401, 401]
     assert "ACTIONSTEP__REFRESH_TOKEN" in str(raised.value)
+
+
+def test_a_used_refresh_token_is_refused_as_actionstep_rotates_them(fake: FakeActionstep) -> None:
+    with make_client(fake, tokens=MemoryTokenStore()) as first:
+        first.get("participanttypes")
+    with make_client(fake, tokens=MemoryTokenStore()) as second, pytest.raises(ActionstepAuthError) as refused:
+        second.get("participanttypes")  # a second process that shares nothing reuses the spent token
+
+    assert [r.status for r in fake.token_requests()] == [200, 400]
+    assert "refused the refresh token in ACTIONSTEP__REFRESH_TOKEN" in str(refused.value)
+
+
+def test_processes_sharing_the_token_file_ask_for_one_token_per_run_and_keep_the_rotated_one(
+    fake: FakeActionstep, tmp_path: Path
+) -> None:
+    path = tmp_path / "home" / "actionstep_tokens.json"
+    for step in ("participanttypes", "actiontypes", "participants"):  # three steps, each its own store object
+        with make_client(fake, tokens=FileTokenStore(path), run_key="full-20261122T1000Z") as client:
+            list(client.extract(step))
+    (first,) = fake.token_requests()
+    assert first.form["refresh_token"] == fake.refresh_token
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    with make_client(fake, tokens=FileTokenStore(path), run_key="full-20261123T1000Z") as next_run:
+        list(next_run.extract("participanttypes"))
+    assert [r.form["refresh_token"] for r in fake.token_requests()] == [fake.refresh_token, "fake-refresh-token-1"]
+    assert all(r.status == 200 for r in fake.token_requests())
+
+    reauthorised = fake.authorise_again()  # ACTIONSTEP__REFRESH_TOKEN changed: it wins over the kept one
+    with make_client(fake, creds=credentials(fake, refresh_token=reauthorised), tokens=FileTokenStore(path),
+                     run_key="full-20261124T1000Z") as client:
+        client.get("participanttypes")
+    assert fake.token_requests()[-1].form["refresh_token"] == reauthorised
 
 
 # ---- paging and quirks ------------------------------------------------------------------------
@@ -444,12 +489,14 @@ def test_credentials_never_appear_in_errors_logs_or_reprs(fake: FakeActionstep, 
     fake.reject_access_tokens(False)
 
     for wrong in ({"refresh_token": "stale-refresh-token-9"}, {"client_secret": "wrong-secret-value"}):
-        with make_client(fake, creds=credentials(fake, **wrong)) as client, pytest.raises(ActionstepAuthError) as refused:
+        with make_client(fake, creds=credentials(fake, **wrong), tokens=MemoryTokenStore()) as client, \
+                pytest.raises(ActionstepAuthError) as refused:
             client.get("participants")
         texts.append(str(refused.value))
         assert next(iter(wrong.values())) not in str(refused.value)  # redacted, although the fake echoes it
     fake.fail_next(500, times=10, path_contains="oauth")
-    with make_client(fake, retry=fast_retry(max_attempts=2)) as client, pytest.raises(RetriesExhausted) as gave_up:
+    with make_client(fake, retry=fast_retry(max_attempts=2), tokens=MemoryTokenStore()) as client, \
+            pytest.raises(RetriesExhausted) as gave_up:
         client.get("participants")
     texts.append(str(gave_up.value))
 

@@ -24,6 +24,7 @@ from migration_pipeline.partitions import migration_run
 from migration_pipeline.resources import MigrationSettings
 from migration_pipeline.sources.actionstep.client import ActionstepSource
 from migration_pipeline_tests.fakes.actionstep import FakeActionstep, serve_fake_actionstep
+from migration_pipeline_tests.harness import STATED_SETTINGS
 
 RUN_KEY = "full-20261122T1500Z"
 MAPPING = load_mapping(MAPPINGS_DIR / "actionstep__twenty.yaml")
@@ -51,7 +52,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeActio
                 "actionstep_source": ActionstepSource(
                     client_id=fake.client_id, client_secret=fake.client_secret, refresh_token=fake.refresh_token,
                     token_url=fake.token_url, backoff_base_seconds=0.01, backoff_max_seconds=0.05),
-                "migration_settings": MigrationSettings(output_dir=str(out)),
+                "migration_settings": MigrationSettings(output_dir=str(out), overrides_json=json.dumps(
+                    STATED_SETTINGS["actionstep"])),
             },
         )
         assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
@@ -182,6 +184,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAct
         monkeypatch.setenv("ACTIONSTEP__CLIENT_SECRET", fake.client_secret)
         monkeypatch.setenv("ACTIONSTEP__REFRESH_TOKEN", fake.refresh_token)
         monkeypatch.setenv("ACTIONSTEP__TOKEN_URL", fake.token_url)
+        for name, value in STATED_SETTINGS["actionstep"].items():  # what the operator states for the firm
+            monkeypatch.setenv(f"ACTIONSTEP__{name.upper()}", value)
         yield fake
 
 

@@ -29,7 +29,7 @@ from migration_pipeline.sources.allclients.generate import ExportSummary, genera
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "sample_data" / "allclients"
-EXPORT_FILES = ("Contacts.csv", "Notes.csv", "Users.csv")
+EXPORT_FILES = ("Contacts.csv", "Notes.csv", "Users.csv", "migration_settings.yaml")
 
 CONTACTS_HEADER = (
     "ContactID,TeamMemberID,FirstName,LastName,OtherFirstName,OtherLastName,Company,Website,"

@@ -75,7 +75,8 @@ def test_a_full_run_without_an_approved_sample_is_refused_before_any_write(expor
 
 def test_a_missing_export_file_is_a_clear_error_not_a_traceback(tmp_path, capsys) -> None:
     (tmp_path / "empty").mkdir()
-    code = main(["run", "--source", "allclients", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o")])
+    code = main(["run", "--source", "allclients", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o"),
+                 "--set", "timezone=America/Los_Angeles"])
     printed = capsys.readouterr().out
     assert code == 1
     assert "Contacts.csv not found" in printed
@@ -94,3 +95,18 @@ def test_dagster_loads_the_definitions_with_an_empty_environment(tmp_path) -> No
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful" in result.stderr + result.stdout
+
+
+def test_a_run_states_its_time_zone_at_its_start_and_refuses_to_guess_it(tmp_path, capsys) -> None:
+    export = tmp_path / "export"
+    generate_export(export, rows=20, seed=2)
+    code = main(["run", "--source", "allclients", "--input", str(export), "--output", str(tmp_path / "o")])
+    assert code == 0
+    assert f"timezone: America/Los_Angeles (from {export / 'migration_settings.yaml'})" in capsys.readouterr().out
+
+    (export / "migration_settings.yaml").unlink()  # an export as AllClients gives it: no zone in it
+    code = main(["run", "--source", "allclients", "--input", str(export), "--output", str(tmp_path / "o2")])
+    captured = capsys.readouterr()
+    assert code == 2 and "Nothing was run" in captured.err
+    assert "--set timezone=" in captured.err and "migration_settings.yaml" in captured.err
+    assert not (tmp_path / "o2").exists()

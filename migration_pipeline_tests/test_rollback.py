@@ -23,6 +23,7 @@ import dagster as dg
 import httpx
 import pandas as pd
 import pytest
+import yaml
 import sqlalchemy as sa
 
 from migration_pipeline.cli import main
@@ -30,11 +31,12 @@ from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.objects import STANDARD_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import load_mapping
+from migration_pipeline.engine.run_settings import SETTINGS_FILE
 from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
 from migration_pipeline.ledger.ledger import Ledger, RollbackAction, RollbackUnfinished, WriteRow
 from migration_pipeline.lifecycle.rollback_job import OP_NAME, rollback_job
 from migration_pipeline.resources import LedgerStore
-from migration_pipeline.sources.allclients.generate import generate_export
+from migration_pipeline.sources.allclients.generate import ACCOUNT_SETTINGS, generate_export
 from migration_pipeline_tests.harness import MigrationRun, run_migration
 
 ROWS = 60
@@ -72,8 +74,9 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
 
 
 def _account_time(moment: datetime) -> str:
-    """`moment` as AllClients writes EditDate: in the account's time zone (mapping setting)."""
-    zone = load_mapping(MAPPINGS_DIR / "allclients__twenty.yaml").settings({})["timezone"]
+    """`moment` as AllClients writes EditDate: in the account's time zone (the generated export's
+    migration_settings.yaml)."""
+    zone = yaml.safe_load(ACCOUNT_SETTINGS)["timezone"]
     local = moment.astimezone(ZoneInfo(zone))
     return f"{local.month}/{local.day}/{local.year} {local.strftime('%I:%M:%S %p').lstrip('0')}"
 
@@ -86,6 +89,7 @@ def _sample_export(full: Path, out: Path) -> None:
     ids = {c["ContactID"] for c in kept}
     _write(out / "Notes.csv", note_header, [n for n in notes if n["ContactID"] in ids])
     shutil.copy(full / "Users.csv", out / "Users.csv")
+    shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
 
 def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str) -> None:
@@ -114,6 +118,7 @@ def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str)
     ]
     _write(out / "Notes.csv", note_header, notes + new_notes)
     shutil.copy(full / "Users.csv", out / "Users.csv")
+    shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
 
 def _pick_shared_email(contacts: list[dict[str, str]]) -> dict[str, str]:

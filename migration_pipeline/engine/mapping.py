@@ -362,6 +362,10 @@ class RestObject(_Strict):
     # (what Twenty cannot hold, e.g. ledgers); `export_reason` says why, in the package's README.
     export_only: bool = False
     export_reason: str = ""
+    # Whether the run can go on without it. A required resource the API refuses (403/404)
+    # stops the run; `required: false` (it only feeds the rebuild package or an enrichment)
+    # reads it as empty and reports the resource, the status and the reason.
+    required: bool = True
 
     @model_validator(mode="after")
     def _reason_for_export_only(self) -> RestObject:
@@ -406,6 +410,15 @@ class RebuildSpec(_Strict):
     not_exported: list[NotExported] = Field(default_factory=list)
 
 
+class RequiredSetting(_Strict):
+    """A setting nobody may guess (a time zone, a currency): every run states it at its start,
+    from `--set`, `<SLUG>__<NAME>`, the export folder's `migration_settings.yaml` or this
+    mapping's `settings:`; a run without it stops before anything runs."""
+
+    kind: Literal["timezone", "currency"]
+    description: str
+
+
 class SourceSpec(_Strict):
     slug: str
     label: str
@@ -414,6 +427,7 @@ class SourceSpec(_Strict):
     resource: str | None = None
     objects: dict[str, SourceObject | RestObject]
     settings: dict[str, Any] = Field(default_factory=dict)
+    required_settings: dict[str, RequiredSetting] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _objects_fit_kind(self) -> SourceSpec:

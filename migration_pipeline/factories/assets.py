@@ -6,6 +6,7 @@ import order (Companies -> People -> Notes -> note targets, attachments) without
 """
 
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -27,9 +28,11 @@ from migration_pipeline.engine.self_links import self_link_columns, split_self_l
 from migration_pipeline.engine.staging import FILE_REFERENCE, FILE_SIZE, KEY, Stager, StagedObject, import_order
 from migration_pipeline.factories.checks import schema_check_result, validate
 from migration_pipeline.factories.extract_rest import rest_resource_key
+from migration_pipeline.factories.run_conditions import run_settings, settings_metadata, unreadable_resources
 from migration_pipeline.lifecycle.delta import report_deleted_in_source
 from migration_pipeline.lifecycle.sample_gate import enforce_sample_gate
 from migration_pipeline.partitions import migration_run, run_kind
+from migration_pipeline.reports.run_conditions import write_run_conditions
 from migration_pipeline.reports.run_report import LoadSummary, write_load_plan, write_run_report
 from migration_pipeline.resources import MigrationSettings, SourceFiles
 from migration_pipeline.schemas.registry import source_schema
@@ -42,6 +45,23 @@ def key(slug: str, layer: str, name: str) -> dg.AssetKey:
 
 def files_resource_key(slug: str) -> str:
     return f"{slug}_files"
+
+
+def _settings_keys(mapping: Mapping) -> set[str]:
+    """Resources a step needs to state the run's settings: a file source's folder may hold them."""
+    return {"migration_settings"} | ({files_resource_key(mapping.slug)} if mapping.source.kind == "files" else set())
+
+
+def _source_folder(context: AssetExecutionContext, mapping: Mapping) -> Path | None:
+    if mapping.source.kind != "files":
+        return None
+    return getattr(context.resources, files_resource_key(mapping.slug)).folder()
+
+
+def _write_conditions(context: AssetExecutionContext, mapping: Mapping, folder: Path) -> dict[str, Any]:
+    """The run's stated settings and the resources it could not read, into its report folder."""
+    stated = run_settings(context, mapping, _source_folder(context, mapping))
+    return write_run_conditions(folder, unreadable_resources(context, mapping), stated.stated)
 
 
 def staged_objects(mapping: Mapping) -> list[str]:
@@ -103,16 +123,18 @@ def _extract_asset(mapping: Mapping, source_object: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key,
         description=f"{mapping.source.label} {spec.file}: {spec.description}".strip(": "),
-        required_resource_keys={files_resource_key(slug)},
+        required_resource_keys={files_resource_key(slug), "migration_settings"},
         check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, description=schema.__doc__)],
         kinds={"pandas", "csv"},
         **_common(mapping),
     )
     def _extract(context: AssetExecutionContext):
         files: SourceFiles = getattr(context.resources, files_resource_key(slug))
+        stated = run_settings(context, mapping, files.folder())  # unstated time zone: stop before reading
         frame = read_source_object(files.folder(), spec.file, schema)
         validation = validate(schema, frame)
-        yield dg.Output(frame, metadata={"rows": len(frame), "file": str(files.folder() / spec.file)})
+        yield dg.Output(frame, metadata={"rows": len(frame), "file": str(files.folder() / spec.file),
+                                         **settings_metadata(stated)})
         # A warning, not an error: messy values are expected and handled row by row at stage.
         yield schema_check_result(validation, len(frame), severity=dg.AssetCheckSeverity.WARN)
 
@@ -140,22 +162,22 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         key=asset_key,
         ins=ins,
         description=f"{mapping.catalogue[twenty_object].label} in Twenty's shape, invalid rows quarantined",
-        required_resource_keys={"migration_settings"},
+        required_resource_keys=_settings_keys(mapping),
         check_specs=checks,
         kinds={"pandas"},
         **_common(mapping),
     )
     def _stage(context: AssetExecutionContext, **extracts: pd.DataFrame):
         settings: MigrationSettings = context.resources.migration_settings
-        source_settings = mapping.settings(settings.overrides())
+        values = run_settings(context, mapping, _source_folder(context, mapping)).values
         if run_kind(context.partition_key) == "sample":  # a representative, related slice of the export
-            sliced = sample_extracts(mapping, extracts, source_settings, settings.sample_size).extracts
-            staged = Stager(mapping, sliced, source_settings).stage(twenty_object)
+            sliced = sample_extracts(mapping, extracts, values, settings.sample_size).extracts
+            staged = Stager(mapping, sliced, values).stage(twenty_object)
             # Fields and select options come from the whole export: the sample and its full run
             # create the same schema (a select blank in the slice still gets its options).
-            staged.custom_fields = Stager(mapping, extracts, source_settings).stage(twenty_object).custom_fields
+            staged.custom_fields = Stager(mapping, extracts, values).stage(twenty_object).custom_fields
         else:
-            staged = Stager(mapping, extracts, source_settings).stage(twenty_object)
+            staged = Stager(mapping, extracts, values).stage(twenty_object)
         validation = validate(schema, staged.records)
         staged = _quarantine_invalid(staged, validation.failed_rows)
         final = validate(schema, staged.records)
@@ -345,7 +367,7 @@ def _plan_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         ins=ins,
         description="Dry run: the Twenty-import-ready CSV per object in load order, plus a summary; "
         "writes nothing to Twenty",
-        required_resource_keys={"migration_settings"},
+        required_resource_keys=_settings_keys(mapping),
         kinds={"csv"},
         **_common(mapping),
     )
@@ -353,6 +375,7 @@ def _plan_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         settings: MigrationSettings = context.resources.migration_settings
         folder = settings.output_folder(context.partition_key) / "load_plan"
         summary = write_load_plan(folder, [staged[o] for o in objects])
+        summary |= _write_conditions(context, mapping, folder)
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
 
     return _plan
@@ -367,7 +390,7 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         ins=ins,
         description="What happened to every source row: loaded, quarantined (reason) or excluded "
         "(reason); unmatched notes, held contacts and unresolved owners listed",
-        required_resource_keys={"migration_settings", "ledger"},
+        required_resource_keys=_settings_keys(mapping) | {"ledger"},
         kinds={"csv"},
         **_common(mapping),
     )
@@ -378,6 +401,7 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
             summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
             summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,
                                                 context.partition_key, list(loads.values()))
+            summary |= _write_conditions(context, mapping, folder)
             ledger.finish_run(context.partition_key, "succeeded")
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
 

@@ -19,7 +19,14 @@ import pandera.pandas as pa
 from dagster import AssetExecutionContext
 
 from migration_pipeline.engine.mapping import Mapping, RestObject
+from migration_pipeline.engine.unreadable import (
+    METADATA_KEY,
+    UNREADABLE_STATUSES,
+    SourceRequestError,
+    UnreadableResource,
+)
 from migration_pipeline.factories.checks import schema_check_result, validate
+from migration_pipeline.factories.run_conditions import run_settings, settings_metadata
 from migration_pipeline.partitions import migration_run
 from migration_pipeline.schemas.registry import source_schema
 
@@ -37,8 +44,10 @@ class RestClient(Protocol):
 class RestSource(Protocol):
     """What a REST source's Dagster resource offers the extract assets."""
 
-    def open_client(self, log: Callable[[str], None] | None = None,
-                    run_key: str = "") -> AbstractContextManager[RestClient]: ...
+    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "",
+                    timezone: str = "") -> AbstractContextManager[RestClient]:
+        """`timezone`: the run's stated zone of source times that carry no offset."""
+        ...
 
 
 def rest_resource_key(mapping: Mapping) -> str:
@@ -58,7 +67,7 @@ def build_rest_extract_asset(mapping: Mapping, source_object: str) -> dg.AssetsD
     @dg.asset(
         key=asset_key,
         description=f"{mapping.source.label} `{spec.path}`{includes}: {spec.description}".strip(": "),
-        required_resource_keys={resource_key},
+        required_resource_keys={resource_key, "migration_settings"},
         check_specs=[dg.AssetCheckSpec("schema", asset=asset_key, description=schema.__doc__)],
         kinds={"pandas", "api"},
         group_name=slug,
@@ -66,19 +75,47 @@ def build_rest_extract_asset(mapping: Mapping, source_object: str) -> dg.AssetsD
     )
     def _extract(context: AssetExecutionContext):
         source: RestSource = getattr(context.resources, resource_key)
-        with source.open_client(log=context.log.info, run_key=context.partition_key) as client:
-            frames = client.extract_frames(spec.path, include=list(spec.include))
-        frame = conform(join_included(frames.records, frames.linked, spec.include), schema, f"{spec.path}")
+        stated = run_settings(context, mapping)
+        unreadable: UnreadableResource | None = None
+        try:
+            with source.open_client(log=context.log.info, run_key=context.partition_key,
+                                    timezone=stated.values.get("timezone", "")) as client:
+                frames = client.extract_frames(spec.path, include=list(spec.include))
+            records, linked = frames.records, frames.linked
+        except SourceRequestError as refused:
+            if refused.status not in UNREADABLE_STATUSES:
+                raise
+            if spec.required:
+                raise dg.Failure(description=refused_message(mapping, source_object, refused)) from None
+            unreadable = UnreadableResource(source_object, spec.path, refused.status, str(refused))
+            context.log.warning(f"{spec.path} is not readable (HTTP {refused.status}); {source_object} is "
+                                f"declared `required: false`: read as empty, the run goes on and reports it")
+            records, linked = pd.DataFrame(), {}
+        frame = conform(join_included(records, linked, spec.include), schema, f"{spec.path}")
         validation = validate(schema, frame)
         yield dg.Output(frame, metadata={
             "rows": len(frame),
             "resource": spec.path,
-            "included": dg.MetadataValue.json({kind: len(rows) for kind, rows in frames.linked.items()}),
+            "included": dg.MetadataValue.json({kind: len(rows) for kind, rows in linked.items()}),
+            **settings_metadata(stated),
+            **({METADATA_KEY: dg.MetadataValue.json(unreadable.as_metadata())} if unreadable else {}),
         })
         # A warning, not an error: messy values are expected and handled row by row at stage.
         yield schema_check_result(validation, len(frame), severity=dg.AssetCheckSeverity.WARN)
 
     return _extract
+
+
+def refused_message(mapping: Mapping, source_object: str, refused: SourceRequestError) -> str:
+    """Why a required resource stops the run, and the two ways out."""
+    spec = mapping.source.objects[source_object]
+    needed_by = sorted({obj.name for obj in mapping.objects if obj.from_ == source_object})
+    feeds = f" (it feeds {', '.join(needed_by)})" if needed_by else ""
+    grant = ("grant the API user read access to it" if refused.status == 403
+             else "check that the resource exists for this account")
+    return (f"{mapping.source.label} refused `{spec.path}` with HTTP {refused.status}, and the run needs it"
+            f"{feeds}: {grant}, then rerun. If the migration can do without it, declare `required: false` on "
+            f"source.objects.{source_object} in mappings/{mapping.slug}__twenty.yaml. Source said: {refused}")
 
 
 def join_included(records: pd.DataFrame, linked: MappingOf[str, pd.DataFrame],
@@ -119,4 +156,4 @@ def conform(frame: pd.DataFrame, schema: type[pa.DataFrameModel], resource: str)
     return frame.astype(object)
 
 
-__all__ = ["build_rest_extract_asset", "rest_resource_key", "join_included", "RestSource"]
+__all__ = ["build_rest_extract_asset", "rest_resource_key", "join_included", "refused_message", "RestSource"]

@@ -12,6 +12,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from migration_pipeline.engine.mapping import Mapping
+from migration_pipeline.factories.run_conditions import unreadable_resources
 from migration_pipeline.partitions import migration_run
 from migration_pipeline.reports.rebuild_package import write_rebuild_package
 from migration_pipeline.resources import MigrationSettings
@@ -52,12 +53,14 @@ def build_rebuild_package_asset(mapping: Mapping) -> dg.AssetsDefinition:
     def _rebuild_package(context: AssetExecutionContext, **frames: pd.DataFrame):
         settings: MigrationSettings = context.resources.migration_settings
         folder = settings.output_folder(context.partition_key) / PACKAGE_FOLDER
-        package = write_rebuild_package(folder, mapping, frames, context.partition_key)
+        package = write_rebuild_package(folder, mapping, frames, context.partition_key,
+                                        unreadable_resources(context, mapping))
         metadata = package.as_metadata()
         return dg.Output(str(folder), metadata={
             "folder": str(folder),
             "files": dg.MetadataValue.json(metadata["files"]),
             "workflow_roots": package.workflow_roots,
+            "unreadable": dg.MetadataValue.json(metadata["unreadable"]),
         })
 
     return _rebuild_package

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from migration_pipeline.engine.mapping import Mapping, RestObject, WorkflowSpec
+from migration_pipeline.engine.unreadable import UnreadableResource
 from migration_pipeline.reports.html import write_html
 
 WORKFLOW_JSON = "workflow.json"
@@ -39,10 +40,11 @@ class RebuildPackage:
     folder: Path
     files: list[ExportedFile] = field(default_factory=list)
     workflow_roots: int = 0
+    unreadable: list[UnreadableResource] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, Any]:
         return {"folder": str(self.folder), "files": {f.name: f.rows for f in self.files},
-                "workflow_roots": self.workflow_roots}
+                "workflow_roots": self.workflow_roots, "unreadable": [u.as_row() for u in self.unreadable]}
 
 
 def _value(value: Any) -> Any:
@@ -87,9 +89,10 @@ def workflow_document(spec: WorkflowSpec, frames: dict[str, pd.DataFrame], sourc
 
 
 def write_rebuild_package(folder: Path, mapping: Mapping, frames: dict[str, pd.DataFrame],
-                          run_key: str) -> RebuildPackage:
+                          run_key: str, unreadable: list[UnreadableResource] | None = None) -> RebuildPackage:
+    """`unreadable`: resources the source refused (read as empty): the README says which and why."""
     folder.mkdir(parents=True, exist_ok=True)
-    package = RebuildPackage(folder)
+    package = RebuildPackage(folder, unreadable=list(unreadable or []))
     for name in mapping.export_only_objects:
         spec = mapping.source.objects[name]
         assert isinstance(spec, RestObject)
@@ -129,6 +132,9 @@ def _readme(mapping: Mapping, package: RebuildPackage, document: dict[str, Any] 
                   f"({len(document['records'])}) with its {', '.join(document['children']) or 'fields'}",
                   f"  {WORKFLOW_HTML}: the same as a readable document, for the Twenty admin to rebuild from"]
     lines.append(f"  {README}: this file")
+    if package.unreadable:
+        lines += ["", f"Not readable with this {label} key (their files above are empty; grant access and rerun):"]
+        lines += [f"  `{u.resource}` ({u.source_object}): HTTP {u.status}: {u.reason}" for u in package.unreadable]
     if not_exported:
         lines += ["", "Not in this package:"]
         lines += [f"  {n['what']}: {n['why']}" for n in not_exported]

@@ -23,9 +23,13 @@ strings, composite ids, mixed timestamp formats) with the API's quirks:
 - Error bodies are `{"errors": [{"status", "code", "title", "detail"}]}`: Assumption, the
   real shape is undocumented.
 
+Refresh tokens rotate as Actionstep's do: each token answer carries a new refresh token and
+the one just used is spent (a second use is `400 invalid_grant`). `reset()` is a new
+authorisation: the fake's `refresh_token` becomes one no client has used.
+
 Fault injection: `fail_next` (429 with or without `Retry-After`, 500s, slow answers),
-`expire_access_tokens` (the next API call gets 401), `reject_access_tokens` (every call gets
-401), `access_token_ttl_seconds` (tokens really expire, while `expires_in` may claim more).
+`deny(resource, 403)` (a key without access to that resource), `expire_access_tokens` (the
+next API call gets 401), `reject_access_tokens` (every call gets 401), `access_token_ttl_seconds` (tokens really expire, while `expires_in` may claim more).
 Every request is recorded (`requests`, `served_pages`).
 
     with serve_fake_actionstep() as fake:
@@ -145,7 +149,9 @@ class FakeActionstep:
         self._failures = FailurePlan()
         self._tokens: dict[str, _Token] = {}
         self._refresh_tokens = {self.refresh_token}
+        self._initial_refresh_token, self._generation = self.refresh_token, 0
         self._reject_all = False
+        self._denied: dict[str, int] = {}
         self._serial = itertools.count(1)
         self.app = Starlette(routes=[
             Route(TOKEN_PATH, self._token, methods=["POST"]),
@@ -219,6 +225,20 @@ class FakeActionstep:
         with self._lock:
             self._reject_all = reject
 
+    def deny(self, resource: str, status: int = 403) -> None:
+        """Answer every request for `resource` with `status` (403: the user's role may not read
+        it; 404: the account does not have it), as Actionstep does for a key without access."""
+        with self._lock:
+            self._denied[resource] = status
+
+    def authorise_again(self) -> str:
+        """A new refresh token, as an operator gets by authorising the app again."""
+        with self._lock:
+            self._generation += 1
+            token = f"{self._initial_refresh_token}.{self._generation}"
+            self._refresh_tokens.add(token)
+            return token
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -231,8 +251,12 @@ class FakeActionstep:
             self._requests.clear()
             self._failures.clear()
             self._tokens.clear()
+            # A new authorisation: a refresh token no earlier client has seen (or stored).
+            self._generation += 1
+            self.refresh_token = f"{self._initial_refresh_token}.{self._generation}"
             self._refresh_tokens = {self.refresh_token}
             self._reject_all = False
+            self._denied.clear()
             self._serial = itertools.count(1)
 
     # ---- HTTP ------------------------------------------------------------------------------
@@ -292,12 +316,14 @@ class FakeActionstep:
                                 status_code=401)
         if form.get("refresh_token") not in self._refresh_tokens:
             # Echoes what it received, as careless servers do: the client must redact it.
-            detail = f"The refresh token {form.get('refresh_token')!r} is invalid or expired"
+            detail = f"The refresh token {form.get('refresh_token')!r} is invalid, expired or already used"
             return JSONResponse({"error": "invalid_grant", "error_description": detail}, status_code=400)
         serial = next(self._serial)
         access, refresh = f"fake-access-token-{serial}", f"fake-refresh-token-{serial}"
         self._tokens[access] = _Token(self.clock() + self.access_token_ttl_seconds)
-        self._refresh_tokens.add(refresh)  # Assumption: earlier refresh tokens stay valid
+        # Rotation, as Actionstep does: the refresh token just used is spent, the new one replaces it.
+        self._refresh_tokens.discard(form["refresh_token"])
+        self._refresh_tokens.add(refresh)
         expires_in = self.advertised_expires_in
         return JSONResponse({
             "access_token": access, "token_type": "bearer",
@@ -324,6 +350,11 @@ class FakeActionstep:
         resource, _, record_id = request.path_params["path"].partition("/")
         if resource == FILES_ROUTE and record_id:
             return self._serve_file_part(record_id, record.query)
+        if resource in self._denied:
+            status = self._denied[resource]
+            title, detail = (("Forbidden", f"You do not have permission to access {resource}") if status == 403
+                             else ("Not Found", f"Unknown resource {resource!r}"))
+            raise _Answer(status, "1502", title, detail)
         if resource not in self._data:  # case-sensitive, as the real API
             raise _Answer(404, "1101", "Not Found", f"Unknown resource {resource!r}")
         if record_id:

@@ -59,6 +59,14 @@ from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import PageInfo, PageNumberPaginator, Paginator
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
+from migration_pipeline.engine.unreadable import SourceRequestError
+from migration_pipeline.sources.actionstep.tokens import (
+    MemoryTokenStore,
+    TokenState,
+    TokenStore,
+    fingerprint,
+    token_store,
+)
 
 DEFAULT_TOKEN_URL = "https://api.actionstep.com/api/oauth/token"
 MAX_PAGE_SIZE = 200  # Actionstep caps pageSize at 200
@@ -71,6 +79,7 @@ ENV_CLIENT_SECRET = "ACTIONSTEP__CLIENT_SECRET"
 ENV_REFRESH_TOKEN = "ACTIONSTEP__REFRESH_TOKEN"
 ENV_TOKEN_URL = "ACTIONSTEP__TOKEN_URL"  # optional: another token endpoint (staging, a fake server)
 ENV_CHECKPOINT_DIR = "ACTIONSTEP__CHECKPOINT_DIR"  # optional: keep completed pages on disk, per run
+ENV_TOKEN_STORE = "ACTIONSTEP__TOKEN_STORE"  # optional: the token file (default $DAGSTER_HOME/actionstep_tokens.json)
 
 Record = dict[str, str | None]
 RawRecord = dict[str, Any]
@@ -157,16 +166,17 @@ class ActionstepAuthError(Exception):
     """The token endpoint refused the credentials, or the API refused a fresh token."""
 
 
-class ActionstepRequestError(Exception):
+class ActionstepRequestError(SourceRequestError):
     """Actionstep answered a request with a 4xx other than a recoverable 401."""
 
     def __init__(self, status: int, method: str, route: str, said: str) -> None:
-        self.status, self.method, self.route = status, method, route
+        self.method, self.said = method, said
         hint = {
-            403: " The authorising user lacks permission (Restricted-Access matters are invisible to other users).",
+            403: " The authorising user lacks permission: give their Actionstep role access to this resource, or "
+                 "authorise the app as a user who has it (Restricted-Access matters are invisible to other users).",
             404: " Check the resource name: the API is case-sensitive (e.g. `participants`, not `Participants`).",
         }.get(status, "")
-        super().__init__(f"Actionstep rejected {method} {route} with HTTP {status}: {said}.{hint}")
+        super().__init__(status, route, f"Actionstep rejected {method} {route} with HTTP {status}: {said}.{hint}")
 
 
 class ActionstepResponseError(Exception):
@@ -229,13 +239,23 @@ def rest_base(api_endpoint: str) -> str:
 
 
 class _TokenSession:
-    """Holds the current access token and API base; refreshes when near expiry or asked."""
+    """Holds the current access token and API base; refreshes when near expiry or asked.
+
+    With a `TokenStore` shared by the steps of a run (see `tokens.py`), the first step to need
+    a token asks the token endpoint and every other step, in any process, adopts it; the
+    refresh token Actionstep rotates with every answer is kept there for the next run. A 401
+    refreshes only if nobody has replaced the rejected token already."""
 
     def __init__(self, credentials: ActionstepCredentials, token_url: str, http: httpx.Client, retry: RetryPolicy,
                  *, clock: Callable[[], float], margin_seconds: float, log: Callable[[str], None],
-                 on_refresh_token: Callable[[str], None] | None) -> None:
+                 on_refresh_token: Callable[[str], None] | None, store: TokenStore | None = None,
+                 run_key: str = "") -> None:
         self._credentials, self._token_url, self._http, self._retry = credentials, token_url, http, retry
         self._clock, self._margin, self._log, self._on_refresh_token = clock, margin_seconds, log, on_refresh_token
+        self._store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._run_key = run_key
+        self._seed = fingerprint(credentials.refresh_token)
+        self._chain = fingerprint(token_url, credentials.client_id)
         self._refresh_token = credentials.refresh_token
         self._access_token: str | None = None
         self._expires_at = 0.0
@@ -249,7 +269,8 @@ class _TokenSession:
     def access_token(self) -> str:
         with self._lock:
             if self._access_token is None or self._clock() >= self._expires_at - self._margin:
-                self._refresh("no access token yet" if self._access_token is None else "the access token expires")
+                self._adopt_or_refresh(None, "no access token yet" if self._access_token is None
+                                       else "the access token expires")
             assert self._access_token is not None
             return self._access_token
 
@@ -261,9 +282,29 @@ class _TokenSession:
     def refresh_after_401(self, rejected: str) -> None:
         with self._lock:
             if self._access_token == rejected:  # another thread may have refreshed already
-                self._refresh("the API answered 401")
+                self._adopt_or_refresh(rejected, "the API answered 401")
 
-    def _refresh(self, reason: str) -> None:
+    def _adopt_or_refresh(self, rejected: str | None, reason: str) -> None:
+        """Under the store's lock: take the run's shared token if it is still good (and not the
+        one just rejected), else refresh with the chain's newest refresh token and share it."""
+        with self._store.lock():
+            state = self._store.load(self._chain)
+            if state is not None and state.seed != self._seed:
+                state = None  # ACTIONSTEP__REFRESH_TOKEN changed: the app was authorised again
+            if state is not None:
+                self._refresh_token = state.refresh_token
+                left = state.expires_at - time.time()
+                if (state.run_key == self._run_key and state.access_token and state.access_token != rejected
+                        and left > self._margin):
+                    self._access_token, self._api_base = state.access_token, rest_base(state.api_endpoint)
+                    self._expires_at = self._clock() + left
+                    return
+            endpoint, expires_in = self._refresh(reason, from_store=state is not None)
+            self._store.save(self._chain, TokenState(
+                seed=self._seed, refresh_token=self._refresh_token, access_token=self._access_token or "",
+                api_endpoint=endpoint, expires_at=time.time() + expires_in, run_key=self._run_key))
+
+    def _refresh(self, reason: str, *, from_store: bool) -> tuple[str, float]:
         form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token,
                 "client_id": self._credentials.client_id, "client_secret": self._credentials.client_secret}
         if self._credentials.redirect_uri:
@@ -274,10 +315,13 @@ class _TokenSession:
         )
         if response.status_code != 200:
             said = _redact(_error_text(response), self.secrets())
+            which = (f"the refresh token the last run kept ({self._store.describe()})" if from_store
+                     else f"the refresh token in {ENV_REFRESH_TOKEN}")
             raise ActionstepAuthError(
-                f"Actionstep's token endpoint refused the refresh (HTTP {response.status_code}: {said}). "
+                f"Actionstep's token endpoint refused {which} (HTTP {response.status_code}: {said}). "
                 f"Check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}; if they are right, authorise the app again "
-                f"and set {ENV_REFRESH_TOKEN} to the new refresh token (they expire after about 21 days)."
+                f"and set {ENV_REFRESH_TOKEN} to the new refresh token (they expire after about 21 days; "
+                f"a new value replaces the kept one)."
             )
         try:
             body = response.json()
@@ -296,6 +340,7 @@ class _TokenSession:
             if self._on_refresh_token is not None:
                 self._on_refresh_token(self._refresh_token)
         self._log(f"Actionstep access token refreshed ({reason}); valid for {expires_in:.0f} s")
+        return str(endpoint), expires_in
 
 
 # ---- checkpoints --------------------------------------------------------------------------
@@ -604,6 +649,8 @@ class ActionstepClient:
         token_margin_seconds: float = 60.0,
         on_refresh_token: Callable[[str], None] | None = None,
         file_part_bytes: int = FILE_PART_BYTES,
+        tokens: TokenStore | None = None,
+        run_key: str = "",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
@@ -621,7 +668,7 @@ class ActionstepClient:
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._tokens = _TokenSession(credentials, token_url, self._http, self._retry, clock=clock,
                                      margin_seconds=token_margin_seconds, log=self._log,
-                                     on_refresh_token=on_refresh_token)
+                                     on_refresh_token=on_refresh_token, store=tokens, run_key=run_key)
         self._count_lock = threading.Lock()
         self.request_count = 0  # API requests sent (token requests not included), retries included
 
@@ -800,7 +847,11 @@ class ActionstepSource(dg.ConfigurableResource):
                            f"starts, else {DEFAULT_TOKEN_URL} (staging: actionstepstaging.com)")
     checkpoint_dir: str = Field(default="", description=f"Folder for resumable extraction; empty: ${ENV_CHECKPOINT_DIR} "
                                 "when a run starts, else in memory only")
-    account_timezone: str = Field(default="UTC", description="Zone of timestamps that carry no offset")
+    token_store: str = Field(default="", description=f"File sharing the run's access token between steps and keeping "
+                             f"the rotated refresh token for the next run (mode 0600); empty: ${ENV_TOKEN_STORE}, "
+                             f"else $DAGSTER_HOME/actionstep_tokens.json, else this process's memory")
+    account_timezone: str = Field(default="", description="Zone of timestamps that carry no offset; empty: the "
+                                  "run's `timezone` setting (stated at its start, never guessed)")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
     max_attempts: int = Field(default=8, description="Attempts per request before the run stops")
     backoff_base_seconds: float = Field(default=1.0, description="First retry waits up to this")
@@ -813,9 +864,11 @@ class ActionstepSource(dg.ConfigurableResource):
                                        description="Resources the delta sensor asks for their newest modifiedTimestamp")
 
     @contextmanager
-    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "") -> Iterator[ActionstepClient]:
+    def open_client(self, log: Callable[[str], None] | None = None, run_key: str = "",
+                    timezone: str = "") -> Iterator[ActionstepClient]:
         """A client; with `checkpoint_dir`, its completed pages are kept in a folder per
-        `run_key` (a migration run), so a rerun of that run resumes and a new run starts afresh."""
+        `run_key` (a migration run), so a rerun of that run resumes and a new run starts afresh.
+        Offsetless timestamps are read in `account_timezone`, else the run's `timezone`."""
         credentials = ActionstepCredentials(self.client_id, self.client_secret, self.refresh_token)
         retry = RetryPolicy(max_attempts=self.max_attempts, backoff_base_seconds=self.backoff_base_seconds,
                             backoff_max_seconds=self.backoff_max_seconds, log=log)
@@ -824,27 +877,32 @@ class ActionstepSource(dg.ConfigurableResource):
         store: CheckpointStore = JsonFileCheckpointStore(folder) if checkpoint_dir else MemoryCheckpointStore()
         token_url = self.token_url or os.environ.get(ENV_TOKEN_URL, "") or DEFAULT_TOKEN_URL
         limiter = RateLimiter(self.requests_per_minute) if self.requests_per_minute > 0 else None
+        tokens = token_store(self.token_store or os.environ.get(ENV_TOKEN_STORE, ""), os.environ.get("DAGSTER_HOME", ""))
         with ActionstepClient(credentials, timeout=httpx.Timeout(self.timeout_seconds), token_url=token_url,
                               retry=retry, limiter=limiter, checkpoints=store, file_part_bytes=self.file_part_bytes,
-                              account_timezone=self.account_timezone, log=log) as client:
+                              account_timezone=self.account_timezone or timezone or "UTC", log=log, tokens=tokens,
+                              run_key=run_key) as client:
             yield client
 
     def newest_modification(self, since: datetime) -> datetime | None:
         """`ModifiedSince` for the delta sensor: the newest `modifiedTimestamp` of the
         `delta_resources` (one request each: sorted newest first, one record), if after `since`."""
         newest: datetime | None = None
-        with self.open_client() as client:
+        # Only instants are compared here; an offsetless one is read in the stated zone if the
+        # environment states it (ACTIONSTEP__TIMEZONE), else UTC: at worst the poll runs a delta early.
+        zone = ZoneInfo(self.account_timezone or os.environ.get("ACTIONSTEP__TIMEZONE", "") or "UTC")
+        with self.open_client(run_key="delta-sensor", timezone=zone.key) as client:
             for resource in self.delta_resources:
                 records, _, _ = read_page(resource, client.get(resource, {"sort": "-modifiedTimestamp", "pageSize": "1"}))
                 if not records:
                     continue
-                stamp = normalise_record(resource, records[0], ZoneInfo(self.account_timezone)).get("modifiedTimestamp")
+                stamp = normalise_record(resource, records[0], zone).get("modifiedTimestamp")
                 try:
                     moment = datetime.fromisoformat(stamp) if stamp else None
                 except ValueError:
                     moment = None
                 if moment is not None and moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=ZoneInfo(self.account_timezone))
+                    moment = moment.replace(tzinfo=zone)
                 if moment is not None and (newest is None or moment > newest):
                     newest = moment
         return newest if newest is not None and newest > since else None

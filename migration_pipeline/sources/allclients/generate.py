@@ -39,6 +39,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from migration_pipeline.engine.run_settings import SETTINGS_FILE
+
 CONTACT_COLUMNS: tuple[str, ...] = (
     "ContactID", "TeamMemberID", "FirstName", "LastName", "OtherFirstName", "OtherLastName",
     "Company", "Website", "Address", "City", "State", "PostalCode",
@@ -869,6 +871,9 @@ class _Totals:
         return self.summary
 
 
+# The generated account's settings: AddDate/EditDate are written in this zone.
+ACCOUNT_SETTINGS = "# The AllClients account's time zone: the export does not say it.\ntimezone: America/Los_Angeles\n"
+
 COUNTED_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(ExportSummary) if f.name not in {"users", "companies_distinct", "company_spelling_variants"}
 )
@@ -882,7 +887,9 @@ def generate_export(
     workers: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ExportSummary:
-    """Write Users.csv, Contacts.csv and Notes.csv into `out_dir`; return what was planted.
+    """Write Users.csv, Contacts.csv and Notes.csv into `out_dir`, and the `migration_settings.yaml`
+    a data engineer writes beside a real export (the account's time zone, which the export does
+    not say); return what was planted.
 
     The files depend on `rows`, `seed` and `chunk_rows` only (not on `workers`). Exports larger
     than one chunk are written by up to `workers` processes (default: one per CPU).
@@ -891,6 +898,7 @@ def generate_export(
         raise ValueError("rows must be >= 0 and chunk_rows >= 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / SETTINGS_FILE).write_text(ACCOUNT_SETTINGS, encoding="utf-8")
     with _open_csv(out_dir / USERS_FILE) as users_file:
         users = _csv_writer(users_file)
         users.writerow(USER_COLUMNS)
