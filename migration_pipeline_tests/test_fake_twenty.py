@@ -214,7 +214,8 @@ def test_restore_by_filter_works_and_by_path_gives_the_2_21_error(client: httpx.
     ("companies", {"name": 12345}, 'Invalid string value 12345 for text field "name"'),
     ("people", {"emails": "not-an-object"}, "Invalid object value 'not-an-object' for field \"emails\""),
     ("people", {"companyId": "not-a-uuid"}, "Invalid UUID value 'not-a-uuid' for field \"companyId\""),
-    ("opportunities", {"closeDate": "next tuesday"}, "Invalid date time value 'next tuesday' for field \"closeDate\""),
+    ("opportunities", {"closeDate": "next tuesday"},
+         "Invalid value 'next tuesday' for date-time field \"closeDate\". Expected format: 'YYYY-MM-DDTHH:mm:ssZ'"),
 ])
 def test_invalid_values_are_rejected_with_the_recorded_messages(
     client: httpx.Client, plural: str, body: dict[str, Any], message: str

@@ -133,8 +133,10 @@ class FieldMapping(ValueSpec):
     enabled_if: Condition | None = None
     when: Condition | None = None  # a row condition: elsewhere the field is left blank
     # A value Twenty keeps unique (a company domain) already used by an earlier record: hold
-    # the record as a probable duplicate (default), or keep it with this field blank.
-    on_duplicate: Literal["quarantine", "blank"] = "quarantine"
+    # the record as a probable duplicate (default), keep it with this field blank, or (a
+    # person's primary email) keep the value among the composite's additional ones, which
+    # Twenty does not keep unique. `blank` and `additional` list the record in field issues.
+    on_duplicate: Literal["quarantine", "blank", "additional"] = "quarantine"
 
 
 class Match(_Strict):

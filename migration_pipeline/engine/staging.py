@@ -52,6 +52,9 @@ ROW_COUNT = "source_row_count"  # source rows merged into the record (1 unless d
 # An attachment's file as the source knows it; read by the attachment load, never sent to Twenty.
 FILE_REFERENCE = "source_file"
 FILE_SIZE = "source_file_bytes"
+# A unique subfield whose composite also holds a list of further values that Twenty does not
+# keep unique: where `on_duplicate: additional` moves a value another record already uses.
+ADDITIONAL_LISTS = {"primaryEmail": "additionalEmails"}
 DISPOSITION_COLUMNS = ["object", "source_object", ROW, KEY, "reason"]
 ISSUE_COLUMNS = ["object", KEY, "field", "reason"]
 
@@ -209,11 +212,12 @@ class Stager:
             raise InvalidValue(f"no key: {', '.join(columns)} is blank")
         return f"{entry.name}:{raw}{spec.suffix}"
 
-    def _value(self, spec: ValueSpec, row: dict[str, Any]) -> Any:
+    def _value(self, spec: ValueSpec, row: dict[str, Any], notes: list[str] | None = None) -> Any:
+        """The field's value; what the transform left out of it (with `notes`) goes to `notes`."""
         values = tuple(_cell(row.get(c)) for c in spec.columns)
         if spec.through is not None:
             values = self._through(spec.through, values[0])
-        ctx = TransformContext(settings=self.settings, args=spec.args)
+        ctx = TransformContext(settings=self.settings, args=spec.args, notes=notes if notes is not None else [])
         return get_transform(spec.transform)(values, ctx)
 
     def _through(self, through: Through, value: str | None) -> tuple[str | None, ...]:
@@ -246,13 +250,15 @@ class Stager:
             if unmet(spec.when, row, self.settings) is not None:
                 out[name] = None
                 continue
+            notes: list[str] = []
             try:
-                out[name] = self._value(spec, row)
+                out[name] = self._value(spec, row, notes)
             except InvalidValue as exc:
                 if (spec.on_invalid or self.mapping.defaults.on_invalid) == "quarantine":
                     raise InvalidValue(f"{name}: {exc}") from None
                 out[name] = None
-                issues.append({"object": entry.name, KEY: key, "field": name, "reason": str(exc)})
+                notes.append(str(exc))
+            issues.extend({"object": entry.name, KEY: key, "field": name, "reason": n} for n in notes)
         return out
 
     def _members(self, entry: ObjectMapping, row: dict[str, Any]) -> dict[str, Any]:
@@ -568,14 +574,20 @@ class Stager:
         for path in self.catalogue[entry.twenty_object].unique_fields:
             column, _, sub = path.partition(".")
             field = path if path in entry.fields else column  # flat "a.b", or a composite "a"
-            blank = field in entry.fields and entry.fields[field].on_duplicate == "blank"
+            rule = entry.fields[field].on_duplicate if field in entry.fields else "quarantine"
             owners: dict[str, str] = {}
             kept = []
             for record in result.records:
                 value = record.get(path) if path in record else record.get(column)
-                value = value.get(sub) if isinstance(value, dict) else value
+                composite = value if isinstance(value, dict) else None
+                value = value.get(sub) if composite is not None else value
                 folded = str(value).lower() if value else None
-                if folded and folded in owners and blank:
+                if folded and folded in owners and rule == "additional" and sub in ADDITIONAL_LISTS:
+                    others = ADDITIONAL_LISTS[sub]
+                    record[field] = {others: [value, *(composite or {}).get(others, [])]}
+                    result.issues.append({"object": entry.name, KEY: record[KEY], "field": field, "reason":
+                                          f"{path} {value} is already used by {owners[folded]}; kept in {column}.{others}"})
+                elif folded and folded in owners and rule != "quarantine":
                     record[field] = None
                     result.issues.append({"object": entry.name, KEY: record[KEY], "field": field,
                                           "reason": f"{path} {value} is already used by {owners[folded]}; left blank"})

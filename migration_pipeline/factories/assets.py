@@ -272,7 +272,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
 
             def load(part: StagedObject) -> tuple[PayloadBatch, LoadOutcome]:
                 batch = staged_payloads(part, mapping, ledger, members, settings.fallback_owner_email)
-                records = [LoadRecord(k, p) for k, p in batch.records]
+                records = [LoadRecord(k, p, batch.cleared.get(k, {})) for k, p in batch.records]
                 if files_from is None:
                     return batch, load_object(
                         client,
