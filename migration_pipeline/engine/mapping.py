@@ -126,6 +126,15 @@ class Condition(_Strict):
         return own + [c for cond in self.all_of or () for c in cond.columns()]
 
 
+class Exclusion(Condition):
+    """Rows of a source object the migration leaves out whatever maps them, e.g. records the
+    source marks deleted: `exclude_when: {column: isDeleted, equals: "true", reason: deleted in
+    Actionstep}`. They are listed as excluded with `reason` by every object reading them, and
+    no lookup or relation finds them."""
+
+    reason: str
+
+
 class FieldMapping(ValueSpec):
     custom: CustomField | None = None
     on_invalid: Literal["quarantine", "blank"] | None = None
@@ -346,6 +355,7 @@ class SourceObject(_Strict):
     file: str
     key: str | None = None
     description: str = ""
+    exclude_when: Exclusion | None = None
 
 
 class RestObject(_Strict):
@@ -359,6 +369,7 @@ class RestObject(_Strict):
     include: dict[str, str] = Field(default_factory=dict)
     key: str | None = None
     description: str = ""
+    exclude_when: Exclusion | None = None  # e.g. records the source marks deleted
     # Export-only: extracted and written to the rebuild package as CSV, never staged or loaded
     # (what Twenty cannot hold, e.g. ledgers); `export_reason` says why, in the package's README.
     export_only: bool = False

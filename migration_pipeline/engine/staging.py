@@ -158,6 +158,18 @@ class Stager:
             self._rows[source_object] = self.extracts[source_object].to_dict("records")
         return self._rows[source_object]
 
+    def _exclusion(self, source_object: str, row: dict[str, Any]) -> str | None:
+        """Why the source object's `exclude_when` leaves the row out (deleted at the source), or None."""
+        rule = self.mapping.source.objects[source_object].exclude_when
+        if rule is None or unmet(rule, row, self.settings) is not None:
+            return None
+        return rule.reason
+
+    def _kept_rows(self, source_object: str) -> Iterable[tuple[int, dict[str, Any]]]:
+        """(position, row) of the rows no `exclude_when` leaves out: what lookups and matches see."""
+        return ((p, row) for p, row in enumerate(self._source_rows(source_object))
+                if self._exclusion(source_object, row) is None)
+
     def _row_label(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> str:
         key_column = self.mapping.source.objects[entry.from_].key
         return str(row.get(key_column) or "") if key_column else f"line {position + 2}"
@@ -170,7 +182,7 @@ class Stager:
         for position, row in enumerate(rows):
             label = self._row_label(entry, position, row)
             base = {"object": entry.name, "source_object": entry.from_, ROW: label, ROW_COUNT: 1}
-            reason = unmet(entry.when, row, self.settings)
+            reason = self._exclusion(entry.from_, row) or unmet(entry.when, row, self.settings)
             if reason is not None:
                 result.excluded.append({**base, KEY: None, "reason": reason})
                 result.row_problems[position] = reason
@@ -232,7 +244,7 @@ class Stager:
         cache_key = (through.object, through.key, through.value, tuple(sorted(through.where.items())), through.many)
         if cache_key not in self._tables:
             found: dict[str, list[str | None]] = defaultdict(list)
-            for row in self._source_rows(through.object):
+            for _, row in self._kept_rows(through.object):
                 key = _cell(row.get(through.key))
                 if key is None or any(_cell(row.get(c)) != v for c, v in through.where.items()):
                     continue
@@ -292,7 +304,7 @@ class Stager:
                 and all(_cell(row.get(c)) == v for c, v in defs.where.items())
             }
             values: dict[str, dict[str, str | None]] = defaultdict(dict)  # parent -> field -> value
-            for row in self._source_rows(pivot.values):
+            for _, row in self._kept_rows(pivot.values):
                 parent, field_key = _cell(row.get(pivot.parent)), _cell(row.get(pivot.field))
                 if parent is not None and field_key is not None and field_key.strip() in definitions:
                     values[parent.strip()][field_key.strip()] = _cell(row.get(pivot.value))
@@ -440,7 +452,7 @@ class Stager:
             ctx = TransformContext(settings=self.settings)
             fn = get_transform(match.transform)
             found: defaultdict[Any, set[int]] = defaultdict(set)
-            for position, row in enumerate(self._source_rows(target.from_)):
+            for position, row in self._kept_rows(target.from_):
                 if unmet(target.when, row, self.settings) is not None:
                     continue  # not a row of the target kind (e.g. a person when companies are wanted)
                 # One target column per value; several target columns are alternatives
@@ -471,6 +483,11 @@ class Stager:
         domains_by_position: dict[int, str | None] = {}
         unnamed: dict[int, str | None] = {}  # position -> why it has no usable name
         for position, row in enumerate(rows):
+            if (excluded := self._exclusion(entry.from_, row)) is not None:
+                result.row_problems[position] = excluded
+                result.excluded.append({"object": entry.name, "source_object": entry.from_, KEY: None,
+                                        ROW: self._row_label(entry, position, row), "reason": excluded})
+                continue
             domains_by_position[position] = self._value(dedupe.also_by, row) if dedupe.also_by else None
             try:
                 name_key = self._value(dedupe.by, row)
