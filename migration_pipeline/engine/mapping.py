@@ -356,6 +356,9 @@ class SourceObject(_Strict):
     key: str | None = None
     description: str = ""
     exclude_when: Exclusion | None = None
+    # Detected when not declared: UTF-8 (with or without BOM), cp1252 or latin-1; , ; tab or |.
+    encoding: str | None = None
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
 
 
 class RestObject(_Strict):
