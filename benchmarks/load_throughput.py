@@ -20,7 +20,7 @@ from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.loader import LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.resource import TwentyWriter, _workspace_limiter
-from migration_pipeline.engine.extract import read_source_object
+from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.engine.payloads import staged_payloads
 from migration_pipeline.engine.schema_needs import schema_spec
@@ -44,8 +44,8 @@ def main() -> None:
     mapping = load_mapping(MAPPINGS_DIR / "allclients__twenty.yaml")
     generate_export(work / "export", rows=args.contacts, seed=1)
     extracts = {
-        name: read_source_object(work / "export", spec.file, source_schema("allclients", name))
-        for name, spec in mapping.source.objects.items()
+        name: read_mapped_object(work / "export", mapping, name, source_schema("allclients", name)).frame
+        for name in mapping.source.objects
     }
     stager = Stager(mapping, extracts, mapping.settings())
     staged = [stager.stage(obj) for obj in stager.staged_objects()]

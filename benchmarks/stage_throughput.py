@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from migration_pipeline.definitions import MAPPINGS_DIR
-from migration_pipeline.engine.extract import read_source_object
+from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.engine.staging import Stager
 from migration_pipeline.schemas.registry import source_schema
@@ -29,8 +29,8 @@ def main() -> None:
 
     started = time.perf_counter()
     extracts = {
-        name: read_source_object(folder, spec.file, source_schema(mapping.slug, name))
-        for name, spec in mapping.source.objects.items()
+        name: read_mapped_object(folder, mapping, name, source_schema(mapping.slug, name)).frame
+        for name in mapping.source.objects
     }
     read = time.perf_counter() - started
     stager = Stager(mapping, extracts, mapping.settings())

@@ -35,10 +35,12 @@ def documents(fake_actionstep: FakeActionstep) -> dict[str, Any]:
     fake_actionstep.file_part_bytes = PART_BYTES
     migrated = _source(fake_actionstep)["migrated"]
     every = fake_actionstep.records("actiondocuments")
-    kept = [d for d in every if str(d["links"]["action"]) in migrated]
+    live = [d for d in every if d["isDeleted"] == "F"]
+    kept = [d for d in live if str(d["links"]["action"]) in migrated]
     return {
         "every": every,
-        "held": [d for d in every if str(d["links"]["action"]) not in migrated],
+        "deleted": [d for d in every if d["isDeleted"] == "T"],
+        "held": [d for d in live if str(d["links"]["action"]) not in migrated],
         "attachable": [d for d in kept if d["fileSize"] <= TWENTY_MAX_UPLOAD_BYTES],
         "too_large": [d for d in kept if d["fileSize"] > TWENTY_MAX_UPLOAD_BYTES],
     }
@@ -58,7 +60,7 @@ def _attachments_by_note(fake_twenty: Any) -> dict[str, list[dict[str, Any]]]:
 def test_every_document_is_a_note_on_its_opportunity_with_its_file_attached(
     migrate, fake_twenty, fake_actionstep: FakeActionstep, documents: dict[str, Any]
 ) -> None:
-    assert documents["attachable"] and documents["too_large"] and documents["held"]  # every case occurs
+    assert all(documents[case] for case in ("attachable", "too_large", "held", "deleted"))  # every case occurs
     run = migrate(layers=LAYERS, source={"file_part_bytes": PART_BYTES})
     assert run.success, run.result.all_events[-1]
     assert (run.output / "verify" / "field_diff.csv").read_text(encoding="utf-8").splitlines()[1:] == []
@@ -114,13 +116,21 @@ def test_every_document_is_a_note_on_its_opportunity_with_its_file_attached(
         assert "no opportunity to attach to" in quarantined[str(document["id"])]
         assert fake_actionstep.file_requests(document["file"]) == []
     assert len(fake_twenty.records("attachments")) == len(documents["attachable"])
+    # A document deleted in Actionstep is excluded with the reason: no note, no file fetched.
+    excluded = {x["source_row"]: x["reason"] for x in run.report("excluded.csv").to_dict("records")
+                if x["object"] == "documents"}
+    for document in documents["deleted"]:
+        assert f"documents:{document['id']}" not in notes
+        assert excluded[str(document["id"])] == "deleted in Actionstep (isDeleted)"
+        assert fake_actionstep.file_requests(document["file"]) == []
 
     # Every document row accounted for: its note, then its file.
     summary = run.summary()
     notes_accounting = summary["note"]["accounting"]["documents"]
     files_accounting = summary["attachment"]["accounting"]["documents_files"]
     assert notes_accounting == {"source_rows": len(documents["every"]), "loaded": len(notes),
-                                "quarantined": len(documents["held"]), "excluded": 0, "balanced": True}
+                                "quarantined": len(documents["held"]), "excluded": len(documents["deleted"]),
+                                "balanced": True}
     assert files_accounting == {"source_rows": len(notes), "loaded": len(documents["attachable"]),
                                 "quarantined": 0, "excluded": len(documents["too_large"]), "balanced": True}
     assert summary["attachment"]["created"] == len(documents["attachable"])

@@ -148,7 +148,9 @@ def test_matters_participants_and_roles_land_in_twenty(migrate, fake_twenty, fak
         assert opportunity["matterStatus"] == option_value(action["status"])
         modified = normalise_timestamp(action["modifiedTimestamp"])
         assert _instant(opportunity["sourceUpdatedAt"]) == _instant(modified)
-        assert opportunity["sourceCreatedAt"]
+        # Twenty's own createdAt is the matter's (a bare date: midnight in the `timezone` setting).
+        created = normalise_timestamp(action["createdTimestamp"])
+        assert _instant(opportunity["createdAt"]) == _instant(created) or len(action["createdTimestamp"]) == 10
 
         # The primary client: a person is the point of contact, a company the opportunity's company.
         (client,) = [str(p) for p in action["links"]["primaryParticipants"]]
@@ -180,7 +182,8 @@ def test_custom_fields_and_role_options_are_created_before_records(migrate, fake
     fields = {name: {f["name"]: f for f in objects[name]["fields"]} for name in ("company", "person", "opportunity")}
     for name in fields:
         assert fields[name]["actionstepId"]["isUnique"] is True
-        assert fields[name]["sourceCreatedAt"]["type"] == fields[name]["sourceUpdatedAt"]["type"] == "DATE_TIME"
+        assert "sourceCreatedAt" not in fields[name]  # the creation date is Twenty's own createdAt
+        assert fields[name]["sourceUpdatedAt"]["type"] == "DATE_TIME"
     # The role options are the source's participant types, labelled as Actionstep spells them.
     for field, kind in (("matterRole", "SELECT"), ("matterRoles", "MULTI_SELECT")):
         assert fields["person"][field]["type"] == kind

@@ -111,8 +111,26 @@ def test_unmatched_notes_and_held_contacts_are_listed_with_reasons(migrate, fake
     assert len(held_for_company[held_for_company["object"] == "people"]) == planted.unresolvable_company_values
     emails_in_twenty = {p["emails"]["primaryEmail"] for p in fake_twenty.records("people")}
     assert not any(re.search(r"@$|@@|^n/a$", e or "") for e in emails_in_twenty)
-    duplicates = quarantined[quarantined["reason"].str.contains("probable duplicate")]
-    assert len(duplicates[duplicates["object"] == "people"]) == planted.duplicate_emails
+    assert not quarantined["reason"].str.contains("probable duplicate|email").any()
+
+
+def test_a_bad_or_shared_email_never_costs_a_person(migrate, fake_twenty, export) -> None:
+    _, planted = export
+    run = migrate()
+    issues = run.report("field_issues.csv")
+    people = {p["allclientsId"]: p for p in fake_twenty.records("people")}
+
+    shared = issues[issues["reason"].str.contains("already used by")]
+    shared_people = shared[shared["object"] == "people"]
+    assert len(shared_people) == planted.duplicate_emails
+    for key, reason in zip(shared_people["source_key"], shared_people["reason"]):
+        address = reason.split(" is already used")[0].split()[-1]
+        assert people[key]["emails"]["additionalEmails"][0] == address
+        assert people[key]["emails"]["primaryEmail"] == ""
+    invalid = issues[(issues["field"] == "emails") & issues["reason"].str.contains("is not valid")]
+    invalid_people = invalid[invalid["object"] == "people"]
+    assert len(invalid_people) == planted.invalid_emails
+    assert all(people[key]["invalidEmail"] for key in invalid_people["source_key"])
 
 
 def test_notes_become_twenty_notes_targeted_at_their_person(migrate, fake_twenty) -> None:
@@ -137,11 +155,13 @@ def test_custom_fields_are_created_before_records_and_carry_source_values(migrat
     person_fields = {f["name"]: f for f in objects["person"]["fields"]}
     assert person_fields["allclientsId"]["isUnique"] is True
     assert person_fields["tags"]["type"] == "MULTI_SELECT" and person_fields["tags"]["options"]
-    assert person_fields["sourceCreatedAt"]["type"] == "DATE_TIME"
+    assert person_fields["invalidEmail"]["type"] == person_fields["phoneExtensions"]["type"] == "TEXT"
     assert person_fields["owner"]["type"] == "RELATION"
     people = fake_twenty.records("people")
     assert any(p["tags"] for p in people)
-    assert any(p["sourceCreatedAt"] for p in people)
+    # Twenty's own createdAt holds the AllClients AddDate (account time zone -> UTC).
+    assert any(p["createdAt"] < "2020" for p in people)
+    assert any(p["phoneExtensions"] for p in people)
 
 
 def test_unknown_owners_get_the_fallback_member_and_keep_the_original(migrate, fake_twenty, export) -> None:
@@ -219,15 +239,15 @@ def test_the_blocking_stage_check_stops_a_broken_export_before_any_write(migrate
     generate_export(broken, rows=40, seed=5)
     contacts = (broken / "Contacts.csv").read_text(encoding="utf-8").splitlines()
     header = contacts[0].split(",")
-    email = header.index("Email")
+    contact_id = header.index("ContactID")
     rows = [line.split(",") for line in contacts[1:]]
-    # Mangle every email: the mapping quarantines each row, far past max_quarantine_ratio.
+    # Blank every key: no row can become a record, far past max_quarantine_ratio.
     import csv
     import io
 
     parsed = list(csv.reader(io.StringIO("\n".join(contacts))))
     for row in parsed[1:]:
-        row[email] = "not-an-email"
+        row[contact_id] = ""
     out = io.StringIO()
     csv.writer(out).writerows(parsed)
     (broken / "Contacts.csv").write_text(out.getvalue(), encoding="utf-8")

@@ -187,7 +187,8 @@ def test_soft_delete_hides_and_hard_delete_destroys_with_set_null_and_cascade(
     ("companies", {"name": 12345}, 'Invalid string value 12345 for text field "name"'),
     ("people", {"emails": "not-an-object"}, "Invalid object value 'not-an-object' for field \"emails\""),
     ("people", {"companyId": "not-a-uuid"}, "Invalid UUID value 'not-a-uuid' for field \"companyId\""),
-    ("opportunities", {"closeDate": "next tuesday"}, "Invalid date time value 'next tuesday' for field \"closeDate\""),
+    ("opportunities", {"closeDate": "next tuesday"},
+         "Invalid value 'next tuesday' for date-time field \"closeDate\". Expected format: 'YYYY-MM-DDTHH:mm:ssZ'"),
 ])
 def test_invalid_values_are_rejected_with_the_recorded_messages(
     client: httpx.Client, plural: str, body: dict[str, Any], message: str

@@ -235,8 +235,8 @@ def workspace(fake_twenty, tmp_path: Path):
 
 
 def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot without `updatedAt`: Twenty stamps it on every write, and no API client
-    can set it back. Everything else (ids, deletedAt, positions, createdBy, updatedBy, metadata)
+    """The snapshot without `updatedAt`: Twenty stamps it on every write; a revert sends the
+    before-image's back, but a record deleted again gets the time of that delete. Everything else (ids, deletedAt, positions, createdBy, updatedBy, metadata)
     counts. (updatedBy matches because the records arranged here were made through the same API
     key; in a real workspace a reverted record's updatedBy names the key.)"""
     return {
@@ -351,6 +351,9 @@ def test_rolling_back_sample_full_and_delta_leaves_the_workspace_exactly_as_befo
     after = fake.snapshot()
     assert _differences(_comparable(before), _comparable(after)) == []
     assert _comparable(after) == _comparable(before)
+    # A reverted update gets its own updatedAt back (Twenty stores the one a client sends).
+    shared = arranged["shared_person"]
+    assert after["records"]["people"][shared]["updatedAt"] == before["records"]["people"][shared]["updatedAt"]
     # The job's metadata (what the Dagster UI shows) counts what the ledger said was owed.
     metadata = _output_metadata(result)
     assert {op: metadata[op].value for op in owed} == dict(owed)

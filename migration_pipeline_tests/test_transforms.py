@@ -54,10 +54,19 @@ def test_emails_composite_normalises_and_deduplicates() -> None:
     assert run("emails", "", None) is None
 
 
-@pytest.mark.parametrize("value", ["bob@", "n/a", "jane.doe@@x.example"])
-def test_invalid_email_is_rejected_with_the_value_in_the_reason(value: str) -> None:
+@pytest.mark.parametrize("value", ["bob@", "n/a", "jane.doe@@x.example", "jane doe@x.example"])
+def test_invalid_email_is_left_out_with_a_note_and_kept_as_text(value: str) -> None:
+    ctx = TransformContext(settings=CTX.settings)
+
+    assert run("emails", value, "ok@x.example", ctx=ctx) == {"primaryEmail": "ok@x.example", "additionalEmails": []}
+    assert len(ctx.notes) == 1 and "is not valid" in ctx.notes[0] and repr(value) in ctx.notes[0]
+    assert run("invalid_emails", value, "ok@x.example") == value
+    assert run("invalid_emails", "ok@x.example") is None
+
+
+def test_a_single_email_must_be_valid() -> None:
     with pytest.raises(InvalidValue, match="is not valid"):
-        run("emails", value)
+        run("email", "bob@")
 
 
 def test_phones_keep_country_codes_and_put_the_rest_in_additional() -> None:
@@ -67,9 +76,34 @@ def test_phones_keep_country_codes_and_put_the_rest_in_additional() -> None:
     assert phones["additionalPhones"] == [{"number": "2079460958", "countryCode": "GB", "callingCode": "+44"}]
 
 
-def test_garbage_phone_is_invalid() -> None:
-    with pytest.raises(InvalidValue, match="not a phone number"):
-        run("phones", "call me")
+def test_garbage_phone_is_left_out_with_a_note() -> None:
+    ctx = TransformContext(settings=CTX.settings)
+
+    assert run("phones", "call me", ctx=ctx) is None
+    assert run("phones", "call me", "(415) 555-0132", ctx=ctx)["primaryPhoneNumber"] == "4155550132"
+    assert ctx.notes == ["phone 'call me' is not a phone number; left out of the phones"] * 2
+
+
+def test_an_extension_is_kept_beside_the_number_twenty_stores() -> None:
+    raw = ("(415) 555-0132 ext. 89", "+44 20 7946 0958 x12", "(415) 555-0199")
+
+    phones = run("phones", *raw)
+
+    assert phones["primaryPhoneNumber"] == "4155550132"
+    assert [p["number"] for p in phones["additionalPhones"]] == ["2079460958", "4155550199"]
+    assert run("phone_extensions", *raw) == "+1 4155550132 ext. 89\n+44 2079460958 ext. 12"
+    assert run("phone_extensions", "(415) 555-0199") is None
+
+
+def test_a_national_number_is_sent_with_its_region_and_never_alone() -> None:
+    phone = run("phones", "0412 345 678", ctx=TransformContext(settings={"phone_region": "au"}))
+    no_region = TransformContext(settings={})
+
+    assert (phone["primaryPhoneNumber"], phone["primaryPhoneCountryCode"], phone["primaryPhoneCallingCode"]) \
+        == ("412345678", "AU", "+61")
+    assert run("phones", "0412 345 678", ctx=no_region) is None
+    assert "no `phone_region` setting" in no_region.notes[0]
+    assert run("phones", "+61 412 345 678", ctx=no_region)["primaryPhoneCountryCode"] == "AU"
 
 
 def test_local_datetime_converts_the_account_zone_to_utc() -> None:
@@ -189,8 +223,9 @@ def test_phone_parts_join_country_area_and_number_groups() -> None:
 def test_phone_parts_needs_whole_groups_and_real_numbers() -> None:
     with pytest.raises(InvalidValue, match="groups"):
         run("phone_parts", "61", "2")
-    with pytest.raises(InvalidValue, match="not a phone number"):
-        run("phone_parts", "61", "2", "12")
+    ctx = TransformContext(settings=CTX.settings)
+    assert run("phone_parts", "61", "2", "12", ctx=ctx) is None
+    assert "not a phone number" in ctx.notes[0]
 
 
 def test_first_item_of_a_comma_separated_list() -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import dagster as dg
 import httpx
+import pandas as pd
 import pydantic
 import pytest
 
@@ -30,7 +31,9 @@ from migration_pipeline.destinations.twenty.metadata import (
     ensure_schema,
 )
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.engine.payloads import build_payloads
 from migration_pipeline.engine.rate_limit import RateLimiter
+from migration_pipeline.engine.staging import KEY
 from migration_pipeline.engine.retry import RetriesExhausted, RetryPolicy
 from migration_pipeline.ledger import Ledger
 
@@ -177,6 +180,34 @@ def test_changed_records_are_updated_in_place_with_their_before_image(
     assert len(fake_twenty.records("people")) == 250
     cto = [p for p in fake_twenty.records("people") if p["jobTitle"] == "CTO"]
     assert [p["id"] for p in cto] == [update["twenty_id"]]
+
+
+def test_a_rerun_writes_empty_where_the_mapping_now_says_empty(
+    fake_twenty: Any, client: TwentyClient, ledger: Ledger
+) -> None:
+    def staged(job: str | None, phones: dict[str, Any] | None) -> list[LoadRecord]:
+        frame = pd.DataFrame([{KEY: "people:1", "object": "people", EXTERNAL_KEY: "people:1", "name.firstName": "Ada",
+                               "jobTitle": job, "phones": phones}], dtype=object)
+        batch = build_payloads(frame, {}, {}, lambda _o, _k: {}, {}, None)
+        return [LoadRecord(k, p, batch.cleared.get(k, {})) for k, p in batch.records]
+
+    phone = {"primaryPhoneNumber": "4155550132", "primaryPhoneCountryCode": "US", "primaryPhoneCallingCode": "+1",
+             "additionalPhones": []}
+    load(client, ledger, staged("Judge", phone))
+    (create,) = fake_twenty.records("people")
+    assert (create["jobTitle"], create["phones"]["primaryPhoneNumber"]) == ("Judge", "4155550132")
+
+    outcome = load_object(client, ledger, "delta-1", "people", staged(None, None),
+                          external_key_field=EXTERNAL_KEY, natural_keys=("emails.primaryEmail",))
+    rerun = load_object(client, ledger, "delta-2", "people", staged(None, None),
+                        external_key_field=EXTERNAL_KEY, natural_keys=("emails.primaryEmail",))
+
+    assert outcome.updated == 1 and (rerun.unchanged, rerun.requests) == (1, 0)
+    (person,) = fake_twenty.records("people")
+    assert person["jobTitle"] == "" and person["phones"]["primaryPhoneNumber"] == ""
+    (update,) = ledger.writes("delta-1")
+    assert update["before_image"]["jobTitle"] == "Judge"
+    assert {"jobTitle", "phones"} <= set(update["fields"])
 
 
 def test_a_rerun_with_a_lost_ledger_adopts_records_instead_of_duplicating(

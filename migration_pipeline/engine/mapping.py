@@ -127,6 +127,15 @@ class Condition(_Strict):
         return own + [c for cond in self.all_of or () for c in cond.columns()]
 
 
+class Exclusion(Condition):
+    """Rows of a source object the migration leaves out whatever maps them, e.g. records the
+    source marks deleted: `exclude_when: {column: isDeleted, equals: "true", reason: deleted in
+    Actionstep}`. They are listed as excluded with `reason` by every object reading them, and
+    no lookup or relation finds them."""
+
+    reason: str
+
+
 class FieldMapping(ValueSpec):
     custom: CustomField | None = None
     on_invalid: Literal["quarantine", "blank"] | None = None
@@ -134,8 +143,10 @@ class FieldMapping(ValueSpec):
     enabled_if: Condition | None = None
     when: Condition | None = None  # a row condition: elsewhere the field is left blank
     # A value Twenty keeps unique (a company domain) already used by an earlier record: hold
-    # the record as a probable duplicate (default), or keep it with this field blank.
-    on_duplicate: Literal["quarantine", "blank"] = "quarantine"
+    # the record as a probable duplicate (default), keep it with this field blank, or (a
+    # person's primary email) keep the value among the composite's additional ones, which
+    # Twenty does not keep unique. `blank` and `additional` list the record in field issues.
+    on_duplicate: Literal["quarantine", "blank", "additional"] = "quarantine"
 
 
 class Match(_Strict):
@@ -345,6 +356,10 @@ class SourceObject(_Strict):
     file: str
     key: str | None = None
     description: str = ""
+    exclude_when: Exclusion | None = None
+    # Detected when not declared: UTF-8 (with or without BOM), cp1252 or latin-1; , ; tab or |.
+    encoding: str | None = None
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
 
 
 class RestObject(_Strict):
@@ -358,6 +373,7 @@ class RestObject(_Strict):
     include: dict[str, str] = Field(default_factory=dict)
     key: str | None = None
     description: str = ""
+    exclude_when: Exclusion | None = None  # e.g. records the source marks deleted
     # Export-only: extracted and written to the rebuild package as CSV, never staged or loaded
     # (what Twenty cannot hold, e.g. ledgers); `export_reason` says why, in the package's README.
     export_only: bool = False

@@ -23,23 +23,57 @@ def is_blank(value: Any) -> bool:
     return isinstance(value, (str, list, dict)) and len(value) == 0
 
 
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """{"name.firstName": "Ada"} -> {"name": {"firstName": "Ada"}}; blanks are left out."""
+def nest(flat: dict[str, Any], *, keep_blanks: bool = False) -> dict[str, Any]:
+    """{"name.firstName": "Ada"} -> {"name": {"firstName": "Ada"}}; blanks are left out, or
+    with `keep_blanks` only the blanks are kept (as None): what the mapping says is empty."""
     out: dict[str, Any] = {}
     for path, value in flat.items():
-        if is_blank(value):
+        if is_blank(value) != keep_blanks:
             continue
         head, _, rest = path.partition(".")
         if rest:
-            out.setdefault(head, {})[rest] = value
+            out.setdefault(head, {})[rest] = None if keep_blanks else value
         else:
-            out[head] = value
+            out[head] = None if keep_blanks else value
     return out
+
+
+# Twenty ignores a whole composite sent as null (examples-2 section 6): these are cleared by
+# sending each subfield empty. Subfields sent as null (a dotted column) are stored empty.
+EMPTY_COMPOSITES: dict[str, dict[str, Any]] = {
+    "emails": {"primaryEmail": "", "additionalEmails": []},
+    "phones": {"primaryPhoneNumber": "", "primaryPhoneCountryCode": "", "primaryPhoneCallingCode": "",
+               "additionalPhones": []},
+}
+
+
+# Twenty's own timestamps are never sent empty (a source without a creation date leaves
+# Twenty's as it is).
+NEVER_CLEARED = frozenset({"createdAt", "updatedAt"})
+
+
+def empty_update_values(blanks: dict[str, Any]) -> dict[str, Any]:
+    """The values an update sends to clear what `nest(..., keep_blanks=True)` found empty."""
+    return {name: dict(EMPTY_COMPOSITES[name]) if value is None and name in EMPTY_COMPOSITES else value
+            for name, value in blanks.items()}
+
+
+def with_cleared(payload: dict[str, Any], cleared: dict[str, Any]) -> dict[str, Any]:
+    """An update's body: the payload, plus an explicit empty value for every field the mapping
+    now leaves empty (a link to a parent on a circular chain, a phone removed at the source),
+    so a value an earlier run wrote does not stay behind."""
+    body = {**cleared, **payload}
+    for name, value in cleared.items():
+        if isinstance(value, dict) and isinstance(payload.get(name), dict):
+            body[name] = {**value, **payload[name]}
+    return body
 
 
 @dataclass
 class PayloadBatch:
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (source_key, payload)
+    # source_key -> what an update of the record must clear (see `with_cleared`)
+    cleared: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (source_key, reason)
     unresolved_members: list[dict[str, str]] = field(default_factory=list)
 
@@ -51,9 +85,12 @@ def build_payloads(
     resolve_keys: Callable[[str, Iterable[str]], dict[str, str]],
     member_ids: dict[str, str],
     fallback_member_id: str | None,
+    others_columns: dict[str, set[str]] | None = None,
 ) -> PayloadBatch:
     """`relations` maps a column to the mapped object whose source keys it holds;
-    `resolve_keys(object, keys)` returns Twenty ids for those keys (from the ledger)."""
+    `resolve_keys(object, keys)` returns Twenty ids for those keys (from the ledger).
+    `others_columns`: mapped object -> columns only other mapped objects of the frame write
+    (a second person has no phones column), never cleared on its records."""
     batch = PayloadBatch()
     resolved = {
         column: resolve_keys(target, {k for k in frame[column] if not is_blank(k)})
@@ -85,6 +122,9 @@ def build_payloads(
                 member = fallback_member_id
             flat[column] = member
         batch.records.append((key, nest(flat)))
+        foreign = (others_columns or {}).get(row.get("object"), set()) | NEVER_CLEARED
+        if blanks := nest({k: v for k, v in flat.items() if k not in foreign}, keep_blanks=True):
+            batch.cleared[key] = empty_update_values(blanks)
     return batch
 
 
@@ -104,4 +144,15 @@ def staged_payloads(
         return ids.twenty_ids(mapping.catalogue.plural(by_name[target].twenty_object), list(keys))
 
     fallback = member_ids.get(fallback_email.lower()) if fallback_email else None
-    return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback)
+    return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback,
+                          _others_columns(mapping, staged.twenty_object))
+
+
+def _others_columns(mapping: Mapping, twenty_object: str) -> dict[str, set[str]]:
+    """Per mapped object writing `twenty_object`: the columns only the others declare."""
+    declared = {
+        obj.name: {*obj.fields, *obj.relations, *obj.members, *(m.keep_original_in for m in obj.members.values())}
+        for obj in mapping.objects if obj.twenty_object == twenty_object
+    }
+    return {name: set().union(*(c for other, c in declared.items() if other != name)) - own
+            for name, own in declared.items()}

@@ -47,6 +47,7 @@ class Link:
     via: str  # mapped object holding the relation (e.g. notes)
     relation: Relation
     target_when: Condition | None  # rows of `parent` that are not of the target kind never match
+    target_excluded: Condition | None = None  # nor do rows its `exclude_when` leaves out (deleted)
 
 
 @dataclass
@@ -68,7 +69,7 @@ def sample_extracts(
     objects = mapping.enabled_objects(settings)
     mapped_sources = [s for s in mapping.source.objects if any(o.from_ == s for o in objects)]
     principal = principal_source(mapping, settings)
-    links = _links(objects)
+    links = _links(mapping, objects)
     ctx = TransformContext(settings=settings)
 
     kids = [link for link in links if link.parent == principal and link.child != principal]
@@ -123,10 +124,11 @@ def principal_source(mapping: Mapping, settings: dict[str, Any]) -> str:
 # --- relations between source objects --------------------------------------------------------
 
 
-def _links(objects: list[ObjectMapping]) -> list[Link]:
+def _links(mapping: Mapping, objects: list[ObjectMapping]) -> list[Link]:
     by_name = {o.name: o for o in objects}
     return [
-        Link(obj.from_, by_name[rel.object].from_, obj.name, rel, by_name[rel.object].when)
+        Link(obj.from_, by_name[rel.object].from_, obj.name, rel, by_name[rel.object].when,
+             mapping.source.objects[by_name[rel.object].from_].exclude_when)
         for obj in objects
         for rel in [*obj.relations.values(), *obj.targets.values()]
         if rel.match and rel.object in by_name
@@ -140,7 +142,9 @@ class _MatchIndex:
     def __init__(self, link: Link, target_rows: list[dict[str, Any]], ctx: TransformContext) -> None:
         self.relation = link.relation
         self.ctx = ctx
-        kind = [unmet(link.target_when, row, ctx.settings) is None for row in target_rows]
+        kind = [unmet(link.target_when, row, ctx.settings) is None
+                and (link.target_excluded is None or unmet(link.target_excluded, row, ctx.settings) is not None)
+                for row in target_rows]
         self.indexes = [_index(match, target_rows, kind, ctx) for match in link.relation.match]
 
     def resolve(self, row: dict[str, Any]) -> int | None:

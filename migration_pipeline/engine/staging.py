@@ -51,6 +51,9 @@ ROW_COUNT = "source_row_count"  # source rows merged into the record (1 unless d
 # An attachment's file as the source knows it; read by the attachment load, never sent to Twenty.
 FILE_REFERENCE = "source_file"
 FILE_SIZE = "source_file_bytes"
+# A unique subfield whose composite also holds a list of further values that Twenty does not
+# keep unique: where `on_duplicate: additional` moves a value another record already uses.
+ADDITIONAL_LISTS = {"primaryEmail": "additionalEmails"}
 DISPOSITION_COLUMNS = ["object", "source_object", ROW, KEY, "reason"]
 ISSUE_COLUMNS = ["object", KEY, "field", "reason"]
 
@@ -155,6 +158,18 @@ class Stager:
             self._rows[source_object] = self.extracts[source_object].to_dict("records")
         return self._rows[source_object]
 
+    def _exclusion(self, source_object: str, row: dict[str, Any]) -> str | None:
+        """Why the source object's `exclude_when` leaves the row out (deleted at the source), or None."""
+        rule = self.mapping.source.objects[source_object].exclude_when
+        if rule is None or unmet(rule, row, self.settings) is not None:
+            return None
+        return rule.reason
+
+    def _kept_rows(self, source_object: str) -> Iterable[tuple[int, dict[str, Any]]]:
+        """(position, row) of the rows no `exclude_when` leaves out: what lookups and matches see."""
+        return ((p, row) for p, row in enumerate(self._source_rows(source_object))
+                if self._exclusion(source_object, row) is None)
+
     def _row_label(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> str:
         key_column = self.mapping.source.objects[entry.from_].key
         return str(row.get(key_column) or "") if key_column else f"line {position + 2}"
@@ -167,7 +182,7 @@ class Stager:
         for position, row in enumerate(rows):
             label = self._row_label(entry, position, row)
             base = {"object": entry.name, "source_object": entry.from_, ROW: label, ROW_COUNT: 1}
-            reason = unmet(entry.when, row, self.settings)
+            reason = self._exclusion(entry.from_, row) or unmet(entry.when, row, self.settings)
             if reason is not None:
                 result.excluded.append({**base, KEY: None, "reason": reason})
                 result.row_problems[position] = reason
@@ -209,11 +224,12 @@ class Stager:
             raise InvalidValue(f"no key: {', '.join(columns)} is blank")
         return f"{entry.name}:{raw}{spec.suffix}"
 
-    def _value(self, spec: ValueSpec, row: dict[str, Any]) -> Any:
+    def _value(self, spec: ValueSpec, row: dict[str, Any], notes: list[str] | None = None) -> Any:
+        """The field's value; what the transform left out of it (with `notes`) goes to `notes`."""
         values = tuple(_cell(row.get(c)) for c in spec.columns)
         if spec.through is not None:
             values = self._through(spec.through, values[0])
-        ctx = TransformContext(settings=self.settings, args=spec.args)
+        ctx = TransformContext(settings=self.settings, args=spec.args, notes=notes if notes is not None else [])
         return get_transform(spec.transform)(values, ctx)
 
     def _through(self, through: Through, value: str | None) -> tuple[str | None, ...]:
@@ -228,7 +244,7 @@ class Stager:
         cache_key = (through.object, through.key, through.value, tuple(sorted(through.where.items())), through.many)
         if cache_key not in self._tables:
             found: dict[str, list[str | None]] = defaultdict(list)
-            for row in self._source_rows(through.object):
+            for _, row in self._kept_rows(through.object):
                 key = _cell(row.get(through.key))
                 if key is None or any(_cell(row.get(c)) != v for c, v in through.where.items()):
                     continue
@@ -246,13 +262,15 @@ class Stager:
             if unmet(spec.when, row, self.settings) is not None:
                 out[name] = None
                 continue
+            notes: list[str] = []
             try:
-                out[name] = self._value(spec, row)
+                out[name] = self._value(spec, row, notes)
             except InvalidValue as exc:
                 if (spec.on_invalid or self.mapping.defaults.on_invalid) == "quarantine":
                     raise InvalidValue(f"{name}: {exc}") from None
                 out[name] = None
-                issues.append({"object": entry.name, KEY: key, "field": name, "reason": str(exc)})
+                notes.append(str(exc))
+            issues.extend({"object": entry.name, KEY: key, "field": name, "reason": n} for n in notes)
         return out
 
     def _members(self, entry: ObjectMapping, row: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +304,7 @@ class Stager:
                 and all(_cell(row.get(c)) == v for c, v in defs.where.items())
             }
             values: dict[str, dict[str, str | None]] = defaultdict(dict)  # parent -> field -> value
-            for row in self._source_rows(pivot.values):
+            for _, row in self._kept_rows(pivot.values):
                 parent, field_key = _cell(row.get(pivot.parent)), _cell(row.get(pivot.field))
                 if parent is not None and field_key is not None and field_key.strip() in definitions:
                     values[parent.strip()][field_key.strip()] = _cell(row.get(pivot.value))
@@ -445,7 +463,7 @@ class Stager:
             ctx = TransformContext(settings=self.settings)
             fn = get_transform(match.transform)
             found: defaultdict[Any, set[int]] = defaultdict(set)
-            for position, row in enumerate(self._source_rows(target.from_)):
+            for position, row in self._kept_rows(target.from_):
                 if unmet(target.when, row, self.settings) is not None:
                     continue  # not a row of the target kind (e.g. a person when companies are wanted)
                 # One target column per value; several target columns are alternatives
@@ -476,6 +494,11 @@ class Stager:
         domains_by_position: dict[int, str | None] = {}
         unnamed: dict[int, str | None] = {}  # position -> why it has no usable name
         for position, row in enumerate(rows):
+            if (excluded := self._exclusion(entry.from_, row)) is not None:
+                result.row_problems[position] = excluded
+                result.excluded.append({"object": entry.name, "source_object": entry.from_, KEY: None,
+                                        ROW: self._row_label(entry, position, row), "reason": excluded})
+                continue
             domains_by_position[position] = self._value(dedupe.also_by, row) if dedupe.also_by else None
             try:
                 name_key = self._value(dedupe.by, row)
@@ -579,14 +602,20 @@ class Stager:
         for path in self.catalogue[entry.twenty_object].unique_fields:
             column, _, sub = path.partition(".")
             field = path if path in entry.fields else column  # flat "a.b", or a composite "a"
-            blank = field in entry.fields and entry.fields[field].on_duplicate == "blank"
+            rule = entry.fields[field].on_duplicate if field in entry.fields else "quarantine"
             owners: dict[str, str] = {}
             kept = []
             for record in result.records:
                 value = record.get(path) if path in record else record.get(column)
-                value = value.get(sub) if isinstance(value, dict) else value
+                composite = value if isinstance(value, dict) else None
+                value = value.get(sub) if composite is not None else value
                 folded = str(value).lower() if value else None
-                if folded and folded in owners and blank:
+                if folded and folded in owners and rule == "additional" and sub in ADDITIONAL_LISTS:
+                    others = ADDITIONAL_LISTS[sub]
+                    record[field] = {others: [value, *(composite or {}).get(others, [])]}
+                    result.issues.append({"object": entry.name, KEY: record[KEY], "field": field, "reason":
+                                          f"{path} {value} is already used by {owners[folded]}; kept in {column}.{others}"})
+                elif folded and folded in owners and rule != "quarantine":
                     record[field] = None
                     result.issues.append({"object": entry.name, KEY: record[KEY], "field": field,
                                           "reason": f"{path} {value} is already used by {owners[folded]}; left blank"})

@@ -31,10 +31,16 @@ class InvalidValue(ValueError):
 class TransformContext:
     settings: dict[str, Any] = field(default_factory=dict)
     args: dict[str, Any] = field(default_factory=dict)
+    # Problems with part of a value that the transform left out while keeping the rest (one
+    # invalid address among valid ones); the engine lists each as a field issue of the record.
+    notes: list[str] = field(default_factory=list)
 
     def option(self, name: str, default: Any = None) -> Any:
         """An arg of this field, else a source setting of the same name, else the default."""
         return self.args.get(name, self.settings.get(name, default))
+
+    def note(self, problem: str) -> None:
+        self.notes.append(problem)
 
 
 Values = tuple[str | None, ...]
@@ -186,6 +192,8 @@ def corporate_domain_url(values: Values, ctx: TransformContext) -> str | None:
 
 
 def _valid_email(value: str) -> str:
+    """The address as Twenty stores it: trimmed and lower-cased (Twenty lower-cases on write and
+    refuses surrounding spaces)."""
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -200,10 +208,16 @@ def email(values: Values, ctx: TransformContext) -> str | None:
 
 @transform("emails")
 def emails(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
-    """Twenty EMAILS composite: the first valid address is primary, the rest additional."""
+    """Twenty EMAILS composite: the first valid address is primary, the rest additional. An
+    invalid address is left out (a field issue; `invalid_emails` keeps it as text), so one bad
+    value never costs the record its other addresses."""
     addresses: list[str] = []
     for value in _present(values):
-        address = _valid_email(value)
+        try:
+            address = _valid_email(value)
+        except InvalidValue as exc:
+            ctx.note(f"{exc}; left out of the emails")
+            continue
         if address not in addresses:
             addresses.append(address)
     if not addresses:
@@ -211,28 +225,64 @@ def emails(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
     return {"primaryEmail": addresses[0], "additionalEmails": addresses[1:]}
 
 
-def _phone(value: str, region: str) -> dict[str, str]:
+@transform("invalid_emails")
+def invalid_emails(values: Values, ctx: TransformContext) -> str | None:
+    """The addresses `emails` leaves out because they are not valid, as written in the source
+    (one per line), for a TEXT field where a person can see and fix them."""
+    bad = []
+    for value in _present(values):
+        try:
+            _valid_email(value)
+        except InvalidValue:
+            bad.append(value)
+    return "\n".join(bad) or None
+
+
+def _parse_phone(value: str, ctx: TransformContext) -> phonenumbers.PhoneNumber:
+    region = str(ctx.option("phone_region") or "").strip().upper() or None
+    if region is None and not value.lstrip().startswith("+"):
+        raise InvalidValue(f"phone {value!r} has no country code and no `phone_region` setting says which "
+                           "country it is in: set it (e.g. --set phone_region=US)")
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_possible_number(number):
         raise InvalidValue(f"phone {value!r} is not a phone number")
-    national = str(number.national_number)
-    if number.extension:
-        national += f" ext. {number.extension}"
+    return number
+
+
+def _phone(value: str, ctx: TransformContext) -> dict[str, str]:
+    """One number as Twenty stores it: the national significant number, the upper-case ISO
+    country and the calling code with its "+". A national number is always sent with its
+    country (the `phone_region` setting): alone, Twenty refuses it (INVALID_PHONE_NUMBER). The
+    extension is not kept here: Twenty drops it (see `phone_extensions`)."""
+    number = _parse_phone(value, ctx)
+    country = phonenumbers.region_code_for_number(number)
+    if not value.lstrip().startswith("+"):
+        country = country or str(ctx.option("phone_region")).strip().upper()
     return {
-        "number": national,
-        "countryCode": phonenumbers.region_code_for_number(number) or region,
+        "number": phonenumbers.national_significant_number(number),
+        "countryCode": country if country and re.fullmatch(r"[A-Z]{2}", country) and country != "ZZ" else "",
         "callingCode": f"+{number.country_code}",
     }
+
+
+def _valid_phones(values: Values, ctx: TransformContext) -> list[tuple[str, dict[str, str]]]:
+    """(raw, parsed) of each valid number; an invalid one is left out with a note."""
+    parsed = []
+    for value in _present(values):
+        try:
+            parsed.append((value, _phone(value, ctx)))
+        except InvalidValue as exc:
+            ctx.note(f"{exc}; left out of the phones")
+    return parsed
 
 
 @transform("phones")
 def phones(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
     """Twenty PHONES composite; numbers parsed with `phonenumbers`, country code kept."""
-    region = ctx.option("phone_region", "US")
-    parsed = [_phone(value, region) for value in _present(values)]
+    parsed = [phone for _, phone in _valid_phones(values, ctx)]
     if not parsed:
         return None
     first, rest = parsed[0], parsed[1:]
@@ -244,12 +294,20 @@ def phones(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
     }
 
 
-@transform("phone_parts")
-def phone_parts(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
-    """Twenty PHONES composite from numbers split into parts, given as groups of
-    (country calling code, area code, number), e.g. Actionstep's phone1Country, phone1Area,
-    phone1Number, phone2Country, ...: each group with a number becomes "+<country> <area>
-    <number>" (without a country code, read in the `phone_region` region), the first primary."""
+@transform("phone_extensions")
+def phone_extensions(values: Values, ctx: TransformContext) -> str | None:
+    """The extensions of the numbers `phones` keeps, one line per number that has one
+    ("+1 5551234567 ext. 89"), for a TEXT field: Twenty's phones drop extensions silently."""
+    lines = []
+    for value, phone in _valid_phones(values, TransformContext(ctx.settings, ctx.args)):  # notes: `phones`'
+        if extension := _parse_phone(value, ctx).extension:
+            lines.append(f"{phone['callingCode']} {phone['number']} ext. {extension}")
+    return "\n".join(lines) or None
+
+
+def _phone_numbers(values: Values) -> tuple[str, ...]:
+    """Numbers split into (country calling code, area code, number) groups -> "+<country> <area>
+    <number>" (without a country code: "<area> <number>")."""
     if len(values) % 3:
         raise InvalidValue(f"phone_parts reads (country, area, number) groups; got {len(values)} columns")
     numbers = []
@@ -258,7 +316,16 @@ def phone_parts(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
             continue
         local = " ".join(p.strip() for p in (area, number) if p and p.strip())
         numbers.append(f"+{country.strip().lstrip('+')} {local}" if country and country.strip() else local)
-    return phones(tuple(numbers), ctx)
+    return tuple(numbers)
+
+
+@transform("phone_parts")
+def phone_parts(values: Values, ctx: TransformContext) -> dict[str, Any] | None:
+    """Twenty PHONES composite from numbers split into parts, given as groups of
+    (country calling code, area code, number), e.g. Actionstep's phone1Country, phone1Area,
+    phone1Number, phone2Country, ...: each group with a number becomes "+<country> <area>
+    <number>" (without a country code, read in the `phone_region` region), the first primary."""
+    return phones(_phone_numbers(values), ctx)
 
 
 # --- numbers, booleans, dates ----------------------------------------------------------------

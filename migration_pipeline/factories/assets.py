@@ -19,7 +19,7 @@ from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.cycles import describe
-from migration_pipeline.engine.extract import read_source_object
+from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.payloads import PayloadBatch, staged_payloads
 from migration_pipeline.engine.sampling import sample_extracts
@@ -131,12 +131,17 @@ def _extract_asset(mapping: Mapping, source_object: str) -> dg.AssetsDefinition:
     def _extract(context: AssetExecutionContext):
         files: SourceFiles = getattr(context.resources, files_resource_key(slug))
         stated = run_settings(context, mapping, files.folder())  # unstated time zone: stop before reading
-        frame = read_source_object(files.folder(), spec.file, schema)
+        read = read_mapped_object(files.folder(), mapping, source_object, schema)
+        for warning in read.warnings:
+            context.log.warning(warning)
+        frame = read.frame
         validation = validate(schema, frame)
+        warnings = {"warnings": dg.MetadataValue.json(read.warnings)} if read.warnings else {}
         yield dg.Output(frame, metadata={"rows": len(frame), "file": str(files.folder() / spec.file),
+                                         "encoding": read.encoding, "delimiter": read.delimiter, **warnings,
                                          **settings_metadata(stated)})
         # A warning, not an error: messy values are expected and handled row by row at stage.
-        yield schema_check_result(validation, len(frame), severity=dg.AssetCheckSeverity.WARN)
+        yield schema_check_result(validation, len(frame), severity=dg.AssetCheckSeverity.WARN, warnings=read.warnings)
 
     return _extract
 
@@ -305,7 +310,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
 
             def load(part: StagedObject) -> tuple[PayloadBatch, LoadOutcome]:
                 batch = staged_payloads(part, mapping, ledger, members, settings.fallback_owner_email)
-                records = [LoadRecord(k, p) for k, p in batch.records]
+                records = [LoadRecord(k, p, batch.cleared.get(k, {})) for k, p in batch.records]
                 if files_from is None:
                     return batch, load_object(
                         client,
@@ -398,7 +403,8 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         settings: MigrationSettings = context.resources.migration_settings
         folder = settings.output_folder(context.partition_key) / "report"
         with context.resources.ledger.open() as ledger:
-            summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
+            summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key,
+                                       _input_warnings(context, mapping))
             summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,
                                                 context.partition_key, list(loads.values()))
             summary |= _write_conditions(context, mapping, folder)
@@ -406,6 +412,19 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
 
     return _report
+
+
+def _input_warnings(context: AssetExecutionContext, mapping: Mapping) -> list[str]:
+    """The warnings this partition's extract steps recorded (optional input read as blank)."""
+    found: list[str] = []
+    for source_object in mapping.migrated_source_objects:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key(mapping.slug, "extract", source_object),
+                                  asset_partitions=[context.partition_key]), limit=1).records
+        materialization = records[0].asset_materialization if records else None
+        value = materialization.metadata.get("warnings") if materialization else None
+        found += list(value.value) if value is not None else []
+    return found
 
 
 __all__ = ["build_source_assets", "staged_objects", "load_dependencies"]

@@ -46,9 +46,11 @@ def schema_check_result(
     quarantined: int = 0,
     max_quarantine_ratio: float | None = None,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    warnings: list[str] | None = None,
 ) -> dg.AssetCheckResult:
     """Fails if the frame is invalid, or if quarantine took more than the allowed share of rows
-    (a sign that the input or the mapping is wrong, not the data)."""
+    (a sign that the input or the mapping is wrong, not the data), or if the input lacked
+    optional parts (`warnings`: files or columns read as blank)."""
     ratio = quarantined / rows if rows else 0.0
     too_many = max_quarantine_ratio is not None and ratio > max_quarantine_ratio
     metadata = {
@@ -60,9 +62,11 @@ def schema_check_result(
     }
     if max_quarantine_ratio is not None:
         metadata["max_quarantine_ratio"] = max_quarantine_ratio
+    if warnings:
+        metadata["warnings"] = dg.MetadataValue.json(warnings)
     return dg.AssetCheckResult(
         check_name="schema",
-        passed=validation.passed and not too_many,
+        passed=validation.passed and not too_many and not warnings,
         metadata=metadata,
         severity=severity,
     )

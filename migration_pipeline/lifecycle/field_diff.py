@@ -20,11 +20,9 @@ Outcome = Literal["match", "differs", "missing"]
 LEGITIMATE_REWRITES: tuple[str, ...] = (
     "only the fields the mapping sent are compared (Twenty adds ids, timestamps, and bodyV2.blocknote next to bodyV2.markdown)",
     "blank values are equal: '' == null == [] == a composite subfield left out",
-    "email addresses are compared case-insensitively (Twenty lower-cases them)",
     "numbers are compared by value (1 == 1.0)",
     "date-times are compared as instants (Twenty answers in UTC with milliseconds)",
 )
-EMAIL_SUBFIELDS = ("primaryEmail", "additionalEmails")
 _ABSENT = object()
 
 
@@ -145,8 +143,6 @@ def _normalise(path: str, value: Any) -> Any:
         return value
     if isinstance(value, (int, float)):
         return float(value)
-    if path.rsplit(".", 1)[-1] in EMAIL_SUBFIELDS:
-        return [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
     if isinstance(value, str):
         instant = _instant(value)
         return instant if instant is not None else value

@@ -296,7 +296,10 @@ class _ObjectUndo:
             patch = {k: before[k] for k in self._fields(twenty_id, before) if before[k] != record.get(k)}
             target = before.get("deletedAt") if first["operation"] == "restore" else record.get("deletedAt")
             if patch:
-                patches[twenty_id] = {"id": twenty_id, **patch}
+                # Twenty stores an updatedAt sent by the client (examples-2 section 11): the
+                # record gets back its own, not the time of the revert.
+                stamp = {"updatedAt": before["updatedAt"]} if before.get("updatedAt") else {}
+                patches[twenty_id] = {"id": twenty_id, **patch, **stamp}
             if target and (patch or record.get("deletedAt") != target):
                 redelete[twenty_id] = target  # an upsert un-deletes, so delete again after it
             notes[twenty_id] = None if patch or twenty_id in redelete else "already as before"
@@ -309,9 +312,11 @@ class _ObjectUndo:
         self._record(ids, notes, failed)
 
     def _fields(self, twenty_id: str, before: dict[str, Any]) -> list[str]:
-        """The top-level fields the run wrote (payload keys), else every field of the before-image."""
+        """The top-level fields the run wrote (payload keys), else every field of the before-image;
+        createdAt too when the run wrote it (the source's creation date)."""
         written = {f for write in self.writes[twenty_id] for f in write["fields"] or ()}
-        return sorted(f for f in (written or before) if f in before and f not in READ_ONLY_FIELDS)
+        restorable = READ_ONLY_FIELDS - ({"createdAt"} & written)
+        return sorted(f for f in (written or before) if f in before and f not in restorable)
 
     def _delete_again(self, targets: dict[str, str], notes: dict[str, str | None], failed: dict[str, str]) -> None:
         if not targets:

@@ -4,6 +4,7 @@ the load plan of a dry run, and the accounting report of a real run."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,14 @@ def _dispositions(folder: Path, objects: list[Any]) -> None:
     pd.concat([o.field_issues for o in objects], ignore_index=True).to_csv(folder / "field_issues.csv", index=False)
 
 
-def write_run_report(folder: Path, loads: list[LoadSummary], ledger: Any, run_key: str) -> dict[str, Any]:
+def write_run_report(folder: Path, loads: list[LoadSummary], ledger: Any, run_key: str,
+                     input_warnings: Sequence[str] = ()) -> dict[str, Any]:
     """After a real run: dispositions, unresolved owners, files not attached, the run's audit log
     and a summary whose counts add up per mapped object (source rows = loaded + quarantined +
-    excluded)."""
+    excluded). `input_warnings` (optional files or columns the export lacks, read as blank)
+    go to `warnings.txt` and the metadata."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in input_warnings), encoding="utf-8")
     _dispositions(folder, loads)
     not_attached = _files_not_attached(folder, [s for s in loads if s.twenty_object == ATTACHMENT])
     pd.concat([s.unresolved_owners.assign(object=s.twenty_object) for s in loads], ignore_index=True).to_csv(
@@ -180,6 +184,7 @@ def write_run_report(folder: Path, loads: list[LoadSummary], ledger: Any, run_ke
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     balanced = all(a.balanced for s in loads for a in s.accounting.values())
     return {"summary": dg.MetadataValue.json(summary), "all_rows_accounted_for": balanced,
+            "input_warnings": dg.MetadataValue.json(list(input_warnings)),
             **({"files_not_attached": not_attached} if not_attached is not None else {})}
 
 

@@ -52,15 +52,20 @@ class TwentyCompany(TwentyRecord):
 class TwentyPerson(TwentyRecord):
     emails: Optional[Series[object]] = pa.Field(nullable=True, description="EMAILS composite")
 
-    @pa.check("emails", element_wise=True, description="primaryEmail is a valid address")
+    @pa.check("emails", element_wise=True, description="every address is valid (primaryEmail may be blank: "
+              "a shared address is kept among the additional ones)")
     def valid_emails(cls, value: Any) -> bool:
-        return _blank(value) or (isinstance(value, dict) and bool(EMAIL.match(value.get("primaryEmail") or "")))
+        if _blank(value):
+            return True
+        addresses = [value.get("primaryEmail") or "", *(value.get("additionalEmails") or [])] \
+            if isinstance(value, dict) else [""]
+        return any(addresses) and all(EMAIL.match(a) for a in addresses if a)
 
     @pa.dataframe_check(description="primary emails are unique, as Twenty enforces")
     def unique_emails(cls, df: pd.DataFrame) -> Series[bool]:
         if "emails" not in df:
             return pd.Series(True, index=df.index)
-        primary = df["emails"].map(lambda v: None if _blank(v) else (v.get("primaryEmail") or "").lower())
+        primary = df["emails"].map(lambda v: None if _blank(v) else (v.get("primaryEmail") or "").lower() or None)
         return primary.isna() | ~primary.duplicated(keep="first")
 
     @pa.dataframe_check(description="a person has a first or last name, or an email")

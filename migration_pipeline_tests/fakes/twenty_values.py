@@ -1,6 +1,9 @@
 """Validation and normalisation of record values sent to the fake Twenty server.
 
 Error messages copy `examples.md` section 6 where recorded; the others follow the same pattern.
+Phones, emails, nulls and client-supplied timestamps behave as `examples-2.md` sections 6 and 11
+recorded them on a real Twenty 2.21 (phones parsed by `phonenumbers` where Twenty uses
+libphonenumber-js; emails checked with the pattern of Twenty's zod `unicodeEmail`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from migration_pipeline_tests.fakes.twenty_errors import bad_request
+import phonenumbers
+
+from migration_pipeline_tests.fakes.twenty_errors import ApiError, bad_request
 from migration_pipeline_tests.fakes.twenty_schema import COMPOSITES, FieldMeta, empty_value
 
 FileLookup = Callable[[str], dict[str, Any] | None]
@@ -64,6 +69,8 @@ def normalise_value(
     object_name: str, field: FieldMeta, value: Any, current: Any, file_lookup: FileLookup
 ) -> Any:
     """The stored form of `value` for `field`, or an ApiError(400) naming the field."""
+    if value is None and field.type in COMPOSITES and current is not None:
+        return current  # Twenty ignores a composite sent as null (examples-2 section 6 probes)
     if value is None:
         return _null_value(field)
     if field.type == "RELATION":
@@ -77,7 +84,7 @@ def normalise_value(
 
 def _null_value(field: FieldMeta) -> Any:
     if field.is_nullable:
-        return empty_value(field) if field.type in COMPOSITES else None
+        return empty_value(field) if field.type in COMPOSITES or field.type == "TEXT" else None
     if field.default_value is not None:
         return empty_value(field)
     raise bad_request(f"Field {field.name} is not nullable and has no default value.")
@@ -109,9 +116,11 @@ def _boolean(field: FieldMeta, value: Any, _: FileLookup) -> bool:
 
 
 def _date_time(field: FieldMeta, value: Any, _: FileLookup) -> str:
+    """Stored as given, in UTC: a date alone is midnight UTC, an offset is converted."""
     moment = parse_datetime(value)
     if moment is None:
-        raise bad_request(f"Invalid date time value {js_repr(value)} for field \"{field.name}\"")
+        raise bad_request(f"Invalid value {js_repr(value)} for date-time field \"{field.name}\". "
+                          "Expected format: 'YYYY-MM-DDTHH:mm:ssZ'")
     return format_datetime(moment)
 
 
@@ -184,16 +193,23 @@ def _normalise_composite(object_name: str, field: FieldMeta, value: Any, current
         if subfield not in writable:
             # Assumption: unknown subfields are reported like unknown fields.
             raise bad_request(f"Object {object_name} doesn't have any \"{field.name}.{subfield}\" field.")
-        merged[subfield] = _normalise_subfield(spec[subfield][0], f"{field.name}.{subfield}", sub_value)
+        kind, empty = spec[subfield]
+        merged[subfield] = _normalise_subfield(kind, f"{field.name}.{subfield}", sub_value, empty)
     if field.type == "ACTOR" and merged.get("source") not in ACTOR_SOURCES:
         raise bad_request(f"Invalid value \"{merged.get('source')}\" for field \"{field.name}.source\". "
                           f"Valid values are: {', '.join(ACTOR_SOURCES)}")
     if field.type == "RICH_TEXT":
         _derive_missing_rich_text(merged, sent=set(value))
+    if field.type == "EMAILS":
+        _check_emails(field.name, merged)
+    if field.type == "PHONES":
+        _normalise_phones(merged, sent=set(value))
     return merged
 
 
-def _normalise_subfield(kind: str, path: str, value: Any) -> Any:
+def _normalise_subfield(kind: str, path: str, value: Any, empty: Any = None) -> Any:
+    if value is None and kind in ("text", "string_list", "object_list"):
+        return empty  # a null subfield is stored as its empty value ("" / [])
     if value is None or kind == "json":
         return value
     if kind == "text":
@@ -208,6 +224,76 @@ def _normalise_subfield(kind: str, path: str, value: Any) -> Any:
     if not all(isinstance(item, expected) for item in value):
         raise bad_request(f"Invalid array value {js_repr(value)} for field \"{path}\"")
     return value
+
+
+# Twenty's emailSchema: zod `z.email({pattern: z.regexes.unicodeEmail}).max(255)`.
+_EMAIL = re.compile(r"^[^\s@\"]{1,64}@[^\s@]{1,255}$")
+
+
+def _check_emails(name: str, emails: dict[str, Any]) -> None:
+    """Addresses are lower-cased on write; surrounding spaces or an invalid address -> 400 (not
+    trimmed). A copy of the primary among the additional ones is kept."""
+    primary = emails.get("primaryEmail") or ""
+    for path, address in [("primaryEmail", primary)] + [("additionalEmails", a) for a in emails.get("additionalEmails") or []]:
+        if address and (len(address) > 255 or not _EMAIL.match(address)):
+            raise bad_request(f"Invalid string value {js_repr(address)} for email field \"{name}.{path}\"")
+    emails["primaryEmail"] = primary.lower()
+    emails["additionalEmails"] = [a.lower() for a in emails.get("additionalEmails") or []]
+
+
+def _phone_error(message: str, code: str) -> ApiError:
+    error = bad_request(message)
+    error.body["error"] = "Error"
+    error.body["code"] = code
+    return error
+
+
+def _normalise_phones(phones: dict[str, Any], sent: set[str]) -> None:
+    """Each number (primary and additional) parsed like Twenty's transformPhonesValue: stored
+    as its national number, extension dropped; country and calling code inferred from a "+"
+    number, else required (a national number alone is INVALID_PHONE_NUMBER); a lower-case
+    country, or codes that contradict each other or the number, are refused. An additional
+    phone keeps only the keys number/countryCode/callingCode (others vanish, as on the server)."""
+    if sent & {"primaryPhoneNumber", "primaryPhoneCountryCode", "primaryPhoneCallingCode"}:
+        number, country, calling = _phone(phones.get("primaryPhoneNumber"), phones.get("primaryPhoneCountryCode"),
+                                          phones.get("primaryPhoneCallingCode"))
+        phones.update(primaryPhoneNumber=number, primaryPhoneCountryCode=country, primaryPhoneCallingCode=calling)
+    if "additionalPhones" in sent:
+        additional = []
+        for item in phones.get("additionalPhones") or []:
+            number, country, calling = _phone(item.get("number"), item.get("countryCode"), item.get("callingCode"))
+            additional.append({k: v for k, v in (("number", number), ("callingCode", calling), ("countryCode", country))
+                               if k in item or v})
+        phones["additionalPhones"] = additional
+
+
+def _phone(number: str | None, country: str | None, calling: str | None) -> tuple[str, str, str]:
+    if country and country not in phonenumbers.SUPPORTED_REGIONS:
+        raise _phone_error(f"Invalid country code {country}", "INVALID_PHONE_COUNTRY_CODE")
+    if calling:
+        digits = calling.replace("+", "")
+        regions = phonenumbers.region_codes_for_country_code(int(digits)) if digits.isdigit() else ()
+        if not regions or regions == ("001",):
+            raise _phone_error(f"Invalid calling code {calling}", "INVALID_PHONE_CALLING_CODE")
+        if country and country not in regions:
+            raise _phone_error("Provided country code and calling code are conflicting",
+                               "CONFLICTING_PHONE_CALLING_CODE_AND_COUNTRY_CODE")
+    if not number:
+        return "", country or "", calling or ""
+    default = country or (phonenumbers.region_code_for_country_code(int(calling.replace("+", ""))) if calling else None)
+    try:
+        parsed = phonenumbers.parse(number, default if number.lstrip()[:1] != "+" else None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise _phone_error(f"Provided phone number is invalid {number}", "INVALID_PHONE_NUMBER")
+    inferred = phonenumbers.region_code_for_number(parsed) if number.lstrip()[:1] == "+" else None
+    if inferred and country and inferred != country:
+        raise _phone_error("Provided and inferred country code are conflicting", "CONFLICTING_PHONE_COUNTRY_CODE")
+    if calling and calling.replace("+", "") != str(parsed.country_code):
+        raise _phone_error("Provided and inferred calling code are conflicting", "CONFLICTING_PHONE_CALLING_CODE")
+    return (phonenumbers.national_significant_number(parsed), country or inferred or "",
+            calling or f"+{parsed.country_code}")
 
 
 def _js_number(path: str, value: Any) -> int | float:

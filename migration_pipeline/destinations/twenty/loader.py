@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from migration_pipeline.destinations.twenty.client import MAX_BATCH, TwentyClient, TwentyRequestError, value_at
+from migration_pipeline.engine.payloads import EMPTY_COMPOSITES, with_cleared
 from migration_pipeline.ledger import KnownWrite, Ledger, Operation, WriteRow
 
 T = TypeVar("T")
@@ -38,6 +39,9 @@ class LoadRecord:
     # Twenty-shaped JSON (nested composites), relations already resolved to Twenty ids;
     # includes the external-key custom field.
     payload: dict[str, Any]
+    # Fields the mapping leaves empty, with the value that clears them: sent when the record
+    # is updated (an earlier run may have written a value), never on create.
+    cleared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,10 +109,17 @@ class _Update:
     record: LoadRecord
     twenty_id: str
     before_image: dict[str, Any]  # the record as it was before this migration touched it
+    # What the update clears: the mapping's empty fields that hold a value in Twenty, for a
+    # record the ledger knows. One adopted from Twenty (a duplicate found) clears nothing.
+    cleared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def operation(self) -> Operation:
         return "restore" if self.before_image.get("deletedAt") else "update"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {**with_cleared(self.record.payload, self.cleared), "id": self.twenty_id}
 
 
 class _ObjectLoad:
@@ -253,7 +264,8 @@ class _ObjectLoad:
             self.log(f"{self.plural}: {len(vanished)} records were destroyed in Twenty; recreating")
         self._send_updates(
             [
-                _Update(record, twenty_id, kept_before_image or current[twenty_id])
+                _Update(record, twenty_id, kept_before_image or current[twenty_id],
+                        _holding_values(record.cleared, current[twenty_id]))
                 for record, twenty_id, kept_before_image in batch
                 if twenty_id in current
             ]
@@ -277,7 +289,7 @@ class _ObjectLoad:
     def _upsert(self, updates: list[_Update]) -> None:
         try:
             written = self.client.upsert_batch(
-                self.plural, [{**u.record.payload, "id": u.twenty_id} for u in updates]
+                self.plural, [u.body for u in updates]
             )
         except TwentyRequestError as error:
             if not error.is_record_error:
@@ -303,7 +315,7 @@ class _ObjectLoad:
     def _row(self, update: _Update) -> WriteRow:
         key = update.record.source_key
         return WriteRow(key, update.operation, update.twenty_id, self.hashes[key], update.before_image,
-                        fields=tuple(update.record.payload))
+                        fields=tuple(f for f in update.body if f != "id"))
 
     # -- creates ---------------------------------------------------------------------------
 
@@ -462,6 +474,26 @@ def _require_unique_source_keys(records: Sequence[LoadRecord]) -> None:
     repeated = [key for key, n in Counter(r.source_key for r in records).items() if n > 1]
     if repeated:
         raise ValueError(f"source keys must be unique within a load; repeated: {repeated[:5]}")
+
+
+def _holding_values(cleared: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `cleared` that would change `current` (fields not empty in Twenty)."""
+    def empty(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return all(empty(v) for v in value.values())
+        return value is None or value == "" or value == []
+
+    out: dict[str, Any] = {}
+    for name, value in cleared.items():
+        now = current.get(name)
+        whole = EMPTY_COMPOSITES.get(name) == value  # a composite cleared as a whole
+        if isinstance(value, dict) and not whole and isinstance(now, Mapping):
+            subfields = {k: v for k, v in value.items() if not empty(now.get(k))}
+            if subfields:
+                out[name] = subfields
+        elif not empty(now):
+            out[name] = value
+    return out
 
 
 def _lookup_value(value: Any) -> str | None:

@@ -8,7 +8,7 @@ formats), so the fake server can serve them verbatim and the connector must do t
 Planted messy cases, counted in `DatasetSummary`: participants without email, ids and link
 ids as strings instead of ints, timestamps in five formats (ISO with offset, space
 separator, UTC "Z", milliseconds, date-only) and birth dates like "23-May-1987", soft-deleted
-matters, a circular "Parent Company" chain between three companies, a staff member without
+matters and documents, deleted tasks, a circular "Parent Company" chain between three companies, a staff member without
 email, documents over Twenty's upload limit, data collection values of every data type
 (text, number, money, date, date-time, dropdown, multi-dropdown, boolean) serialised as
 strings, and blank values.
@@ -130,6 +130,7 @@ class DatasetSummary:
     timestamp_formats: dict[str, int] = field(default_factory=dict)  # format -> timestamp cells
     birth_dates: int = 0  # "23-May-1987" style birthTimestamp values
     deleted_matters: int = 0
+    deleted_documents: int = 0  # actiondocuments with isDeleted = T
     circular_parent_chain: list[int] = field(default_factory=list)  # company ids, A->B->C->A
     large_documents: int = 0  # fileSize above LARGE_DOCUMENT_BYTES
     data_types: list[str] = field(default_factory=list)  # dataTypes of datacollectionfields
@@ -498,6 +499,9 @@ def _build_matters(b: _Builder, matters: int, staff: list[tuple[int, str]], pers
             ids["document"] += 1
             large = ids["document"] % 17 == 0
             b.summary.large_documents += large
+            # Not drawn from the random stream, so the rest of the dataset is unchanged.
+            deleted_document = ids["document"] % 11 == 4
+            b.summary.deleted_documents += deleted_document
             name = b.rng.choice(_DOC_NAMES)
             # Assumption: actiondocuments fields from the legacy wiki (no published OpenAPI file);
             # `summary` as in contactdocuments.yml.
@@ -508,6 +512,9 @@ def _build_matters(b: _Builder, matters: int, staff: list[tuple[int, str]], pers
                 "file": f"DL::Actions::{action_id}::{ids['document']}",
                 "keywords": ", ".join(b.rng.sample(_DOC_KEYWORDS, b.rng.randrange(0, 3))) or None,
                 "summary": _DOC_SUMMARIES[ids["document"] % len(_DOC_SUMMARIES)],
+                # Assumption: flagged like a matter (isDeleted, deletedTimestamp); no published spec.
+                "isDeleted": "T" if deleted_document else "F",
+                "deletedTimestamp": "2024-02-01T10:00:00+10:00" if deleted_document else None,
                 "links": {"action": b.link(action_id), "folder": None, "createdBy": b.link(b.rng.choice(staff_ids))},
             })
             documents.append(ids["document"])
