@@ -7,6 +7,7 @@ names, no Users.csv), written with a BOM and `;` delimiters."""
 from __future__ import annotations
 
 import csv
+import shutil
 import io
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def proposed_export(tmp_path: Path) -> Path:
             rows = list(csv.DictReader(handle))
         _write(folder / name, [headers] + [[row[h] for h in headers] for row in rows], encoding="utf-8-sig",
                delimiter=";")
+    shutil.copy(full / "migration_settings.yaml", folder)  # the account's time zone, stated as for any export
     return folder
 
 

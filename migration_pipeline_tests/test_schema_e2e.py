@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from migration_pipeline.definitions import MAPPINGS_DIR
-from migration_pipeline.engine.extract import read_source_object
+from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.engine.sampling import sample_extracts
 from migration_pipeline.ledger.ledger import Ledger
@@ -62,8 +62,8 @@ def _person_fields(fake_twenty) -> dict[str, dict[str, Any]]:
 
 def _sampled_contact_ids(export: Path) -> set[str]:
     mapping = load_mapping(MAPPINGS_DIR / "allclients__twenty.yaml")
-    extracts = {name: read_source_object(export, spec.file, source_schema("allclients", name))
-                for name, spec in mapping.source.objects.items()}
+    extracts = {name: read_mapped_object(export, mapping, name, source_schema("allclients", name)).frame
+                for name in mapping.source.objects}
     sliced = sample_extracts(mapping, extracts, mapping.settings(), SAMPLE_SIZE).extracts
     return set(sliced["contacts"]["ContactID"])
 

@@ -182,9 +182,12 @@ class Workspace:
 
     def insert_system_record(self, obj: ObjectMeta, data: Row, actor: Row = SYSTEM_ACTOR) -> Row:
         """A record created by the workspace itself (a workspace member, a sample record), not by the API key."""
+        # Twenty's seed writes phones straight to the database, past the API's phone parsing: its
+        # sample people carry national numbers with no country code, which the API would refuse.
+        seeded = {name: data[name] for name in ("phones",) if name in data}
         with self._transaction() as journal:
-            row = self._insert(obj, data, journal)
-            row = self._put(obj, {**row, "createdBy": dict(actor), "updatedBy": dict(actor)}, journal)
+            row = self._insert(obj, {k: v for k, v in data.items() if k not in seeded}, journal)
+            row = self._put(obj, {**row, **seeded, "createdBy": dict(actor), "updatedBy": dict(actor)}, journal)
             return row
 
     # ---- internals -----------------------------------------------------------------------
