@@ -58,8 +58,22 @@ class MigrationSettings(dg.ConfigurableResource):
     def overrides(self) -> dict[str, Any]:
         return json.loads(self.overrides_json or "{}")
 
-    def output_folder(self, run_key: str) -> Path:
+    def output_folder(self, run_key: str, source: str) -> Path:
+        """`<output>/<run_key>`, claimed for `source`: a run belongs to one source, so a run id
+        another source's run already wrote reports under is refused, never overwritten."""
         base = Path(self.output_dir or os.environ.get("MIGRATION__OUTPUT_DIR", "") or Path.cwd() / "migration_output")
         folder = base / run_key
         folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / SOURCE_MARKER
+        owner = marker.read_text().strip() if marker.exists() else ""
+        if owner and owner != source:
+            raise ValueError(
+                f"{folder} holds the reports of a {owner} run with id {run_key}; a run belongs to one source, "
+                f"so this {source} run needs its own id (leave out --run-id for a new one)"
+            )
+        if not owner:
+            marker.write_text(source + "\n")
         return folder
+
+
+SOURCE_MARKER = ".source"  # names the source whose run wrote this output folder
