@@ -6,6 +6,7 @@ import order (Companies -> People -> Notes -> note targets, attachments) without
 """
 
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,6 +18,12 @@ from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecor
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.destinations.twenty.workflows import (
+    WorkflowWarning,
+    active_record_triggers,
+    planned_writes,
+    warnings_for,
+)
 from migration_pipeline.engine.cycles import describe
 from migration_pipeline.engine.extract import read_source_object
 from migration_pipeline.engine.mapping import Mapping
@@ -203,12 +210,16 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     slug = mapping.slug
     ins = {obj: dg.AssetIn(key=key(slug, "stage", obj)) for obj in objects}
 
+    asset_key = key(slug, "prepare", "twenty_schema")
+
     @dg.asset(
-        key=key(slug, "prepare", "twenty_schema"),
+        key=asset_key,
         ins=ins,
         description="Custom fields, select options and objects the mapping needs, created in Twenty "
-        "through the metadata API before any record moves (idempotent, read back to verify)",
+        "through the metadata API before any record moves (idempotent, read back to verify); "
+        "active workflows the load would set off are listed",
         required_resource_keys={"twenty", "ledger", "migration_settings"},
+        check_specs=[dg.AssetCheckSpec(WORKFLOWS_CHECK, asset=asset_key, description=WORKFLOWS_CHECK_DOC)],
         kinds={"twenty"},
         **_common(mapping),
     )
@@ -221,8 +232,12 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
                 report = ensure_schema(client, schema_spec(list(staged.values()), mapping))
+                workflows = warnings_for(active_record_triggers(client), planned_writes(ledger, staged.values()))
             ledger.record_schema_changes(run_key, report.to_dict())
-        return dg.Output(
+        for warning in workflows:
+            context.log.warning(warning.message())
+        _write_workflow_warnings(settings.output_folder(run_key, slug) / "report", workflows)
+        yield dg.Output(
             report,
             metadata={
                 "sample_gate": gate,
@@ -230,10 +245,31 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
                 "added_options": len(report.added_options),
                 "already_present": len(report.already_present),
                 "report": dg.MetadataValue.json(report.to_dict()),
+                **writer.limits.as_metadata(),
+                "workflows_triggered": len(workflows),
+                WORKFLOW_WARNINGS: dg.MetadataValue.json([w.to_dict() for w in workflows]),
             },
+        )
+        yield dg.AssetCheckResult(
+            check_name=WORKFLOWS_CHECK, passed=not workflows, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"workflows": dg.MetadataValue.json([w.to_dict() for w in workflows])},
         )
 
     return _prepare
+
+
+WORKFLOWS_CHECK = "no_active_workflows"
+WORKFLOWS_CHECK_DOC = ("No active Twenty workflow is triggered by the records this run creates or updates "
+                       "(each would run once per record); a warning names each one, how many records set it "
+                       "off and how to pause it")
+WORKFLOW_WARNINGS = "workflow_warnings"
+WORKFLOWS_FILE = "workflows_triggered.csv"
+
+
+def _write_workflow_warnings(folder: Path, warnings: list[WorkflowWarning]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ["workflow", "workflow_id", "event", "watched_fields", "creates", "updates", "message"]
+    pd.DataFrame([w.to_dict() for w in warnings], columns=columns).to_csv(folder / WORKFLOWS_FILE, index=False)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -283,7 +319,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                         external_key_field=mapping.defaults.external_key_field if twenty.has_external_key else None,
                         natural_keys=twenty.unique_fields,
                         identity_fields=tuple(staged.relations) if is_junction else (),
-                        batch_size=writer.batch_size,
+                        batch_size=writer.limits.batch_size,
                         log=context.log.info,
                     )
                 files = _source_files(part)
@@ -291,7 +327,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                     outcome = load_attachments(
                         client, ledger, run_key, [(r, files[r.source_key]) for r in records], source,
                         identity_fields=(*staged.relations, "name"), max_bytes=mapping.defaults.max_upload_bytes,
-                        batch_size=writer.batch_size, log=context.log.info,
+                        batch_size=writer.limits.batch_size, log=context.log.info,
                     )
                 batch.rejected += outcome.not_downloaded
                 return batch, outcome
@@ -306,7 +342,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                 for source_key, reason in [*link_batch.rejected, *linked.rejected]:
                     context.log.warning(f"{source_key}: not linked: {reason}")
         summary = LoadSummary.of(staged, outcome, batch)
-        yield dg.Output(summary, metadata={**summary.as_metadata(), **links})
+        yield dg.Output(summary, metadata={**summary.as_metadata(), **links, **writer.limits.as_metadata()})
         yield dg.AssetCheckResult(
             check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
         )
@@ -340,7 +376,7 @@ def _plan_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     )
     def _plan(context: AssetExecutionContext, **staged: StagedObject):
         settings: MigrationSettings = context.resources.migration_settings
-        folder = settings.output_folder(context.partition_key) / "load_plan"
+        folder = settings.output_folder(context.partition_key, slug) / "load_plan"
         summary = write_load_plan(folder, [staged[o] for o in objects])
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
 
@@ -362,7 +398,7 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     )
     def _report(context: AssetExecutionContext, **loads: LoadSummary):
         settings: MigrationSettings = context.resources.migration_settings
-        folder = settings.output_folder(context.partition_key) / "report"
+        folder = settings.output_folder(context.partition_key, slug) / "report"
         with context.resources.ledger.open() as ledger:
             summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
             summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,

@@ -36,6 +36,7 @@ from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
 from migration_pipeline_tests.fakes.twenty_store import Workspace
+from migration_pipeline_tests.fakes.twenty_workflows import add_workflows
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 ADMIN_EMAIL = "admin@example.com"
@@ -178,6 +179,7 @@ class FakeTwenty:
     def _new_workspace(self) -> Workspace:
         workspace = Workspace(self._api_key_name)
         self._add_member(workspace, ADMIN_EMAIL)
+        add_workflows(workspace)  # the sample workflows a new workspace has (twenty_workflows.py)
         return workspace
 
     @staticmethod
