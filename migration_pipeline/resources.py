@@ -68,7 +68,7 @@ class MigrationSettings(dg.ConfigurableResource):
         owner = marker.read_text().strip() if marker.exists() else ""
         if owner and owner != source:
             raise ValueError(
-                f"{folder} holds the reports of a {owner} run with id {run_key}; a run belongs to one source, "
+                f"{folder} holds the reports of the {owner} run {run_key}; a run belongs to one source, "
                 f"so this {source} run needs its own id (leave out --run-id for a new one)"
             )
         if not owner:
