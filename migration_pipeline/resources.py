@@ -36,8 +36,9 @@ class LedgerStore(dg.ConfigurableResource):
 
     url: str = ""
 
-    def open(self) -> Ledger:
-        return Ledger(self.url or os.environ.get("MIGRATION__LEDGER_URL", "") or default_ledger_url())
+    def open(self, source: str | None = None) -> Ledger:
+        """With `source`, its id map sees only that source's runs (see `Ledger`)."""
+        return Ledger(self.url or os.environ.get("MIGRATION__LEDGER_URL", "") or default_ledger_url(), source)
 
 
 def default_ledger_url() -> str:

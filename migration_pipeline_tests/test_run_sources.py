@@ -71,3 +71,21 @@ def test_an_output_folder_belongs_to_the_source_whose_run_wrote_it(tmp_path: Pat
     assert settings.output_folder(ALLCLIENTS_RUN, "allclients") == folder
     with pytest.raises(ValueError, match=f"holds the reports of the allclients run {ALLCLIENTS_RUN}"):
         settings.output_folder(ALLCLIENTS_RUN, "actionstep")
+
+
+def test_the_id_map_of_one_source_does_not_see_another_sources_records_with_the_same_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    with Ledger(url, source="allclients") as allclients, Ledger(url, source="actionstep") as actionstep:
+        allclients.start_run(ALLCLIENTS_RUN, "allclients", "full")
+        allclients.record_outcomes(ALLCLIENTS_RUN, "people", [WriteRow("people:1001", "create", twenty_id="ac-1")])
+        actionstep.start_run(ACTIONSTEP_RUN, "actionstep", "full")
+        actionstep.record_intent(ACTIONSTEP_RUN, "people", ["people:1002"])
+        allclients.record_intent(ALLCLIENTS_RUN, "people", ["people:1002"])  # does not supersede actionstep's
+
+        assert actionstep.known("people", ["people:1001"]) == {}
+        assert allclients.twenty_ids("people", ["people:1001"]) == {"people:1001": "ac-1"}
+        actionstep.resolve_pending("people", {"people:1002": "as-2"})
+        assert actionstep.twenty_ids("people", ["people:1002"]) == {"people:1002": "as-2"}
+        assert allclients.known("people", ["people:1002"])["people:1002"].pending
+        assert Ledger(url).twenty_ids("people", ["people:1001", "people:1002"]) == {  # unscoped: both
+            "people:1001": "ac-1", "people:1002": "as-2"}

@@ -227,7 +227,7 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger:
+        with context.resources.ledger.open(source=slug) as ledger:
             gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
@@ -302,7 +302,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger, writer.client() as client:
+        with context.resources.ledger.open(source=slug) as ledger, writer.client() as client:
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             members = client.workspace_member_ids() if staged.members else {}
 
@@ -399,7 +399,7 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     def _report(context: AssetExecutionContext, **loads: LoadSummary):
         settings: MigrationSettings = context.resources.migration_settings
         folder = settings.output_folder(context.partition_key, slug) / "report"
-        with context.resources.ledger.open() as ledger:
+        with context.resources.ledger.open(source=slug) as ledger:
             summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key)
             summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,
                                                 context.partition_key, list(loads.values()))

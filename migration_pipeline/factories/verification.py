@@ -64,7 +64,7 @@ def _field_diff_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefiniti
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger, writer.client() as client:
+        with context.resources.ledger.open(source=slug) as ledger, writer.client() as client:
             intend = _payload_builder(mapping, client, ledger, settings, staged.values())
             started = client.request_count
             diffs = [_diff_object(client, ledger, run_key, slug, staged[obj], intend) for obj in objects]

@@ -89,7 +89,11 @@ CHANGING: tuple[str, ...] = ("create", "update", "restore")
 
 
 class Ledger:
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, source: str | None = None) -> None:
+        """With `source`, the id map (known, twenty_ids) and the settling of intents see only
+        that source's runs: records of another source are not this source's records, even when
+        their source keys look alike (`people:1001`)."""
+        self._source = source
         self._engine = _create_engine(url)
         self._in_chunk = 900 if self._engine.dialect.name == "sqlite" else 10_000
         self._ready = False
@@ -254,14 +258,15 @@ class Ledger:
             return
         now = _now()
         with self._begin() as conn:
+            mine = self._source_runs(conn)
             for chunk in _chunks([r.source_key for r in rows], self._in_chunk):
-                conn.execute(
-                    sa.delete(writes).where(
-                        writes.c.object == object,
-                        writes.c.status == "pending",
-                        writes.c.source_key.in_(chunk),
-                    )
-                )
+                pending = sa.and_(writes.c.object == object, writes.c.status == "pending", writes.c.source_key.in_(chunk))
+                if mine is None:
+                    conn.execute(sa.delete(writes).where(pending))
+                    continue
+                ids = [i for i, key in conn.execute(sa.select(writes.c.id, writes.c.run_key).where(pending)) if key in mine]
+                if ids:
+                    conn.execute(sa.delete(writes).where(writes.c.id.in_(ids)))
             conn.execute(
                 sa.insert(writes), [_values(run_key, object, r, "pending", now) for r in rows]
             )
@@ -311,6 +316,26 @@ class Ledger:
         if not found:
             return
         with self._begin() as conn:
+            mine = self._source_runs(conn)
+            if mine is not None:  # only this source's intents: settle them by row id
+                found = {
+                    row_id: found[key]
+                    for chunk in _chunks(list(found), self._in_chunk)
+                    for row_id, key, run_key in conn.execute(
+                        sa.select(writes.c.id, writes.c.source_key, writes.c.run_key).where(
+                            writes.c.object == object, writes.c.source_key.in_(chunk),
+                            writes.c.status == "pending", writes.c.operation == "create",
+                        )
+                    )
+                    if run_key in mine
+                }
+                if found:
+                    conn.execute(
+                        sa.update(writes).where(writes.c.id == sa.bindparam("b_row_id"))
+                        .values(status="done", twenty_id=sa.bindparam("b_twenty_id"), written_at=_now()),
+                        [{"b_row_id": row_id, "b_twenty_id": twenty_id} for row_id, twenty_id in found.items()],
+                    )
+                return
             conn.execute(
                 sa.update(writes)
                 .where(
@@ -329,6 +354,7 @@ class Ledger:
         pending: dict[str, tuple[int, str]] = {}
         with self._connect() as conn:
             rolled_back = self._rolled_back_through(conn)
+            mine = self._source_runs(conn)
             for chunk in _chunks(list(dict.fromkeys(source_keys)), self._in_chunk):
                 rows = conn.execute(
                     sa.select(
@@ -344,6 +370,8 @@ class Ledger:
                     .order_by(writes.c.id)
                 )
                 for row_id, key, twenty_id, payload_hash, operation, status, run_key in rows:
+                    if mine is not None and run_key not in mine:
+                        continue  # another source's record
                     if row_id <= rolled_back.get(run_key, 0):
                         continue  # undone by a rollback: as if it never happened
                     if status == "pending":
@@ -694,6 +722,13 @@ class Ledger:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def _source_runs(self, conn: sa.Connection) -> set[str] | None:
+        """The run keys of this ledger's source; None when it is not scoped to one. Filtered in
+        Python, not SQL: a run_key condition makes SQLite scan by the (run_key, object) index."""
+        if self._source is None:
+            return None
+        return set(conn.execute(sa.select(runs.c.run_key).where(runs.c.source == self._source)).scalars())
 
     @staticmethod
     def _rolled_back_through(conn: sa.Connection) -> dict[str, int]:
