@@ -2,8 +2,9 @@
 
     migration-pipeline run --source allclients --input DIR [--run-id ID] [--dry-run]
     migration-pipeline run --source actionstep [--run-id ID] [--dry-run]     (API: ACTIONSTEP__* credentials)
+        [--requests-per-minute N] [--batch-size N]                           (TWENTY__REQUESTS_PER_MINUTE, ...)
     migration-pipeline generate --source allclients --out DIR [--rows N] [--seed S]
-    migration-pipeline audit [--run-id ID] [--object O] [--operation A,B] [--outcome X] [--since T] [--until T] [--out FILE]
+    migration-pipeline audit [--run-id ID] [--source S] [--object O] [--operation A,B] [--outcome X] [--since T] [--until T] [--out FILE]
 """
 
 from __future__ import annotations
@@ -12,18 +13,29 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from migration_pipeline.definitions import MAPPINGS_DIR, default_resources
-from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.destinations.twenty.resource import TwentyLimits, TwentyWriter
+from migration_pipeline.destinations.twenty.workflows import HOW_TO_PAUSE, RecordTrigger, active_record_triggers
 from migration_pipeline.engine.mapping import Mapping, MappingError, load_mappings
-from migration_pipeline.factories.assets import build_source_assets, files_resource_key
+from migration_pipeline.engine.preflight import check_all
+from migration_pipeline.factories.assets import (
+    WORKFLOW_WARNINGS,
+    build_source_assets,
+    files_resource_key,
+    staged_objects,
+)
+from migration_pipeline.factories.extract_rest import rest_resource_key
 from migration_pipeline.factories.rebuild import PACKAGE_FOLDER, rebuild_package_key
 from migration_pipeline.factories.run_conditions import announce_settings
-from migration_pipeline.lifecycle import lifecycle_commands
+from migration_pipeline.ledger.ledger import Ledger
+from migration_pipeline.lifecycle import add_limit_options, lifecycle_commands
 from migration_pipeline.factories.reconciliation import reconciliation_asset
 from migration_pipeline.factories.verification import build_verification, field_diff_key
 from migration_pipeline.partitions import migration_run, new_run_key, run_kind, validate_run_key
@@ -57,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, help="folder for reports (default: ./migration_output)")
     run.add_argument("--skip-sample-gate", action="store_true",
                      help="load a full run without an approved sample run")
+    add_limit_options(run)
     run.set_defaults(handler=_run)
 
     generate = commands.add_parser("generate", help="write a realistic synthetic export")
@@ -68,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="export the audit log (every write and every undo) as CSV")
     audit.add_argument("--run-id", help="only this run")
+    audit.add_argument("--source", help="only runs of this source (slug)")
     audit.add_argument("--object", help="only this Twenty object (plural), e.g. people")
     audit.add_argument("--operation", help="only these operations, comma-separated: create, update, restore, "
                        "unchanged, rejected; destroy, revert, redelete, drop_field, ... (rollback)")
@@ -84,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- run -------------------------------------------------------------------------------------
 
+LOG_FILE = "run.log"  # in the run's output folder: Dagster's own messages and stack traces
+PREFLIGHT = "preflight"
+
 
 def _run(args: argparse.Namespace) -> int:
     mapping = _mapping(args.source)
-    run_key = validate_run_key(args.run_id) if args.run_id else new_run_key("full")
     is_api = mapping.source.kind == "rest"
     if is_api:  # read through the API: credentials from the environment, checked before launch
         problem = missing_credentials(mapping.slug, dict(os.environ))
@@ -97,8 +113,14 @@ def _run(args: argparse.Namespace) -> int:
             print(f"note: --input is not used: {mapping.source.label} is read through its API")
     twenty_configured = bool(os.environ.get("TWENTY__API_URL") and os.environ.get("TWENTY__API_KEY"))
     dry_run = args.dry_run or not twenty_configured
+    limits = TwentyLimits.resolve(args.requests_per_minute, args.batch_size, os.environ)
     instance = _instance()
+    with LedgerStore().open() as ledger:
+        run_key = _run_key(ledger, mapping.slug, args.run_id)
     instance.add_dynamic_partitions(migration_run.name, [run_key])
+    resources = _resources(mapping, args, limits)
+    output = resources["migration_settings"].output_folder(run_key, mapping.slug)
+    log_file = output / LOG_FILE
 
     assets = build_source_assets(mapping)
     layers = {"extract", "stage", "plan"} if dry_run else {"extract", "stage", "prepare", "load", "report"}
@@ -112,7 +134,6 @@ def _run(args: argparse.Namespace) -> int:
     if run_kind(run_key) == "sample" and not dry_run:  # and the field-level diff of a sample
         assets += build_verification(mapping)
         selection.append(field_diff_key(mapping.slug))
-    resources = _resources(mapping, args)
     if dry_run:
         resources["twenty"] = TwentyWriter(api_url="http://dry-run.invalid", api_key="unused")
 
@@ -123,32 +144,52 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
     setting_tags = announce_settings(mapping, resources["migration_settings"],
                                      None if is_api else resources[files_resource_key(mapping.slug)].folder())
-    result = dg.materialize(
-        assets,
-        instance=instance,
-        resources=resources,
-        partition_key=run_key,
-        selection=selection,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        tags={"migration/source": mapping.slug, **setting_tags},
-    )
+    if not dry_run:
+        print(f"  Twenty limits: {limits.describe()} (--requests-per-minute, --batch-size)")
+    print(f"  log: {log_file}")
+
+    problems = _preflight(mapping, resources, dry_run)
+    if problems:
+        _append_log(log_file, f"{PREFLIGHT}: the run was not started\n" + "\n".join(problems))
+        print(f"\nRun {run_key} NOT started: {problems[0]}")
+        for problem in problems[1:]:
+            print(f"  also: {problem}")
+        print(f"Fix it and run the same command again. Log: {log_file}")
+        return 1
+    if not dry_run:
+        for trigger in _workflows_ahead(mapping):
+            print(f"  WARNING: active Twenty workflow \"{trigger.workflow}\" ({trigger.event}) runs for every "
+                  f"{trigger.object} this run writes: {HOW_TO_PAUSE}")
+
+    with _logging_to(log_file):
+        result = dg.materialize(
+            assets,
+            instance=instance,
+            resources=resources,
+            partition_key=run_key,
+            selection=selection,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags={"migration/source": mapping.slug, **setting_tags,
+                  **{f"migration/{k}": str(v) for k, v in limits.as_metadata().items()}},
+        )
     _print_progress(result)
+    _print_workflow_warnings(result)
     if not result.success:
         print(f"\nRun {run_key} FAILED: {_first_failure(result)}")
         input_flag = "" if is_api else f" --input {args.input or '<same folder>'}"
-        print(f"Rerun the same partition to resume: migration-pipeline run --source {mapping.slug}"
-              f"{input_flag} --run-id {run_key}")
+        print(f"What to do: fix the cause above, then rerun the same partition to resume: "
+              f"migration-pipeline run --source {mapping.slug}{input_flag} --run-id {run_key}")
+        print(f"Details (Dagster's messages and stack traces): {log_file}")
         return 1
     failed_checks = [
         f"{e.check_name} on {'/'.join(e.asset_key.path)}"
         for e in result.get_asset_check_evaluations()
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
     ]
-    output = resources["migration_settings"].output_folder(run_key)
     if failed_checks:
         print(f"\nRun {run_key} finished, but checks FAILED: {', '.join(failed_checks)}. "
-              f"See the reports in {output}.")
+              f"See the reports in {output} and the log {log_file}.")
         return 1
     if package is not None:
         print(f"Rebuild package (what Twenty cannot hold: CSV, workflow.json/.html, README.txt): "
@@ -163,6 +204,49 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Field-level diff: {output / 'verify' / 'field_diff.html'}; once checked, approve it: "
                   f"migration-pipeline approve --run-id {run_key}")
     return 0
+
+
+def _run_key(ledger: Ledger, slug: str, given: str | None) -> str:
+    """The given run id (refused when it is another source's run), else a new full-<now>, with
+    the source as suffix when another source's run already has that minute."""
+    if given:
+        ledger.check_run_source(validate_run_key(given), slug)
+        return given
+    run_key = new_run_key("full")
+    owner = ledger.get_run(run_key)
+    return run_key if owner is None or owner["source"] == slug else f"{run_key}-{slug}"
+
+
+def _preflight(mapping: Mapping, resources: dict[str, Any], dry_run: bool) -> list[str]:
+    """Each server the run needs, asked once; the problems (nothing is launched when any)."""
+    servers: dict[str, Any] = {}
+    if mapping.source.kind == "rest":
+        servers["source"] = resources[rest_resource_key(mapping)]
+    if not dry_run:  # with the values themselves: the run's own resource only names the variables
+        servers["twenty"] = TwentyWriter(api_url=os.environ["TWENTY__API_URL"], api_key=os.environ["TWENTY__API_KEY"])
+    return check_all(servers)
+
+
+def _workflows_ahead(mapping: Mapping) -> list[RecordTrigger]:
+    """Active workflows on the objects the run writes, before it starts (the prepare step counts
+    the records that will set each off)."""
+    objects = set(staged_objects(mapping))
+    writer = TwentyWriter(api_url=os.environ["TWENTY__API_URL"], api_key=os.environ["TWENTY__API_KEY"], max_attempts=2)
+    with writer.client() as client:
+        return [t for t in active_record_triggers(client) if t.object in objects]
+
+
+@contextmanager
+def _logging_to(log_file: Path) -> Iterator[None]:
+    """Everything Dagster prints during the run (events, warnings, stack traces) goes to the log
+    file; the CLI prints its own summary after."""
+    with log_file.open("a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
+        yield
+
+
+def _append_log(log_file: Path, text: str) -> None:
+    with log_file.open("a", encoding="utf-8") as log:
+        log.write(text.rstrip() + "\n")
 
 
 def _mapping(slug: str) -> Mapping:
@@ -183,8 +267,12 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def _resources(mapping: Mapping, args: argparse.Namespace) -> dict[str, Any]:
+def _resources(mapping: Mapping, args: argparse.Namespace, limits: TwentyLimits) -> dict[str, Any]:
     resources = default_resources([mapping])
+    resources["twenty"] = TwentyWriter(
+        api_url=dg.EnvVar("TWENTY__API_URL"), api_key=dg.EnvVar("TWENTY__API_KEY"),
+        requests_per_minute=limits.requests_per_minute, batch_size=limits.batch_size,
+    )
     if mapping.source.kind != "rest":  # a REST source's client resource reads its credentials at launch
         resources[files_resource_key(mapping.slug)] = SourceFiles(
             slug=mapping.slug, input_dir=str(args.input.resolve()) if args.input else ""
@@ -217,12 +305,25 @@ def _print_progress(result: dg.ExecuteInProcessResult) -> None:
             print(f"  check {evaluation.check_name} on {'/'.join(evaluation.asset_key.path)}: {verdict}{detail}")
 
 
+def _print_workflow_warnings(result: dg.ExecuteInProcessResult) -> None:
+    for event in result.get_asset_materialization_events():
+        warnings = event.event_specific_data.materialization.metadata.get(WORKFLOW_WARNINGS)
+        for warning in warnings.value if warnings is not None else []:
+            print(f"  WARNING: {warning['message']}")
+
+
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            return f"{event.step_key}: {error.message.strip()}"
-    return "see the Dagster event log"
+    """The first failed step and its reason, in one line (a Failure's description, else the
+    error's first line), and how many other steps failed."""
+    failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
+    if not failures:
+        return "see the log"
+    data = failures[0].step_failure_data
+    user = data.user_failure_data
+    text = user.description if user is not None and user.description else (data.error.message if data.error else "")
+    reason = " ".join(text.strip().splitlines()[:1]) or "no reason given"
+    others = f" ({len(failures) - 1} more steps failed: see the log)" if len(failures) > 1 else ""
+    return f"{failures[0].step_key.replace('__', '/')}: {reason}{others}"
 
 
 # --- generate and audit ----------------------------------------------------------------------
@@ -254,7 +355,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     operations = [op.strip() for op in (args.operation or "").split(",") if op.strip()]
     with LedgerStore().open() as ledger:
-        rows = ledger.audit(run_key=args.run_id, object=args.object, operations=operations, outcome=args.outcome,
+        rows = ledger.audit(run_key=args.run_id, source=args.source, object=args.object, operations=operations, outcome=args.outcome,
                             since=utc_time("--since", args.since), until=utc_time("--until", args.until))
     frame = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS))
     if args.out:

@@ -38,8 +38,9 @@ class LedgerStore(dg.ConfigurableResource):
 
     url: str = ""
 
-    def open(self) -> Ledger:
-        return Ledger(self.url or os.environ.get("MIGRATION__LEDGER_URL", "") or default_ledger_url())
+    def open(self, source: str | None = None) -> Ledger:
+        """With `source`, its id map sees only that source's runs (see `Ledger`)."""
+        return Ledger(self.url or os.environ.get("MIGRATION__LEDGER_URL", "") or default_ledger_url(), source)
 
 
 def default_ledger_url() -> str:
@@ -65,8 +66,22 @@ class MigrationSettings(dg.ConfigurableResource):
         origin; `SettingsMissing` says how to set one nobody stated (`engine.run_settings`)."""
         return resolve_settings(mapping, self.overrides(), folder, os.environ)
 
-    def output_folder(self, run_key: str) -> Path:
+    def output_folder(self, run_key: str, source: str) -> Path:
+        """`<output>/<run_key>`, claimed for `source`: a run belongs to one source, so a run id
+        another source's run already wrote reports under is refused, never overwritten."""
         base = Path(self.output_dir or os.environ.get("MIGRATION__OUTPUT_DIR", "") or Path.cwd() / "migration_output")
         folder = base / run_key
         folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / SOURCE_MARKER
+        owner = marker.read_text().strip() if marker.exists() else ""
+        if owner and owner != source:
+            raise ValueError(
+                f"{folder} holds the reports of the {owner} run {run_key}; a run belongs to one source, "
+                f"so this {source} run needs its own id (leave out --run-id for a new one)"
+            )
+        if not owner:
+            marker.write_text(source + "\n")
         return folder
+
+
+SOURCE_MARKER = ".source"  # names the source whose run wrote this output folder

@@ -85,9 +85,12 @@ def test_full_migration_lands_every_object_and_accounts_for_every_row(migrate, f
     assert {t["noteId"] for t in targets} == {n["id"] for n in notes}
     assert all(t["targetPersonId"] in person_ids for t in targets)
 
-    # Stage and load checks pass; the extract check warns about the planted bad values, with samples.
+    # Stage and load checks pass; the extract check warns about the planted bad values, with samples,
+    # and prepare warns of the new workspace's active "Create company when adding a new person".
     for evaluation in run.result.get_asset_check_evaluations():
-        assert evaluation.passed or evaluation.asset_key.path[1] == "extract", evaluation
+        assert evaluation.passed or evaluation.asset_key.path[1] in ("extract", "prepare"), evaluation
+    workflows = run.check("allclients/prepare/twenty_schema", "no_active_workflows")
+    assert not workflows.passed and workflows.severity == dg.AssetCheckSeverity.WARN
     extract = run.check("allclients/extract/contacts", "schema")
     assert not extract.passed and extract.severity == dg.AssetCheckSeverity.WARN
     assert "Email" in extract.metadata["failure_sample"].value

@@ -18,6 +18,12 @@ from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecor
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.destinations.twenty.workflows import (
+    WorkflowWarning,
+    active_record_triggers,
+    planned_writes,
+    warnings_for,
+)
 from migration_pipeline.engine.cycles import describe
 from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import Mapping
@@ -235,12 +241,16 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     slug = mapping.slug
     ins = {obj: dg.AssetIn(key=key(slug, "stage", obj)) for obj in objects}
 
+    asset_key = key(slug, "prepare", "twenty_schema")
+
     @dg.asset(
-        key=key(slug, "prepare", "twenty_schema"),
+        key=asset_key,
         ins=ins,
         description="Custom fields, select options and objects the mapping needs, created in Twenty "
-        "through the metadata API before any record moves (idempotent, read back to verify)",
+        "through the metadata API before any record moves (idempotent, read back to verify); "
+        "active workflows the load would set off are listed",
         required_resource_keys={"twenty", "ledger", "migration_settings"},
+        check_specs=[dg.AssetCheckSpec(WORKFLOWS_CHECK, asset=asset_key, description=WORKFLOWS_CHECK_DOC)],
         kinds={"twenty"},
         **_common(mapping),
     )
@@ -248,16 +258,20 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger:
+        with context.resources.ledger.open(source=slug) as ledger:
             gate = enforce_sample_gate(ledger, slug, run_key, skip=settings.skip_sample_gate)
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             with writer.client() as client:
                 # each change is in the ledger as it happens, so a rollback can undo a failed attempt
                 report = ensure_schema(client, schema_spec(list(staged.values()), mapping),
                                        ledger.schema_journal(run_key))
+                workflows = warnings_for(active_record_triggers(client), planned_writes(ledger, staged.values()))
         for skipped in report.skipped:
             context.log.warning(f"field {skipped.object}.{skipped.name} ({skipped.type}) skipped: {skipped.reason}")
-        return dg.Output(
+        for warning in workflows:
+            context.log.warning(warning.message())
+        _write_workflow_warnings(settings.output_folder(run_key, slug) / "report", workflows)
+        yield dg.Output(
             report,
             metadata={
                 "sample_gate": gate,
@@ -268,10 +282,31 @@ def _schema_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
                 "ours_from_earlier_runs": len(report.ours_from_earlier),
                 "skipped_fields": dg.MetadataValue.json([f"{s.object}.{s.name}: {s.reason}" for s in report.skipped]),
                 "report": dg.MetadataValue.json(report.to_dict()),
+                **writer.limits.as_metadata(),
+                "workflows_triggered": len(workflows),
+                WORKFLOW_WARNINGS: dg.MetadataValue.json([w.to_dict() for w in workflows]),
             },
+        )
+        yield dg.AssetCheckResult(
+            check_name=WORKFLOWS_CHECK, passed=not workflows, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"workflows": dg.MetadataValue.json([w.to_dict() for w in workflows])},
         )
 
     return _prepare
+
+
+WORKFLOWS_CHECK = "no_active_workflows"
+WORKFLOWS_CHECK_DOC = ("No active Twenty workflow is triggered by the records this run creates or updates "
+                       "(each would run once per record); a warning names each one, how many records set it "
+                       "off and how to pause it")
+WORKFLOW_WARNINGS = "workflow_warnings"
+WORKFLOWS_FILE = "workflows_triggered.csv"
+
+
+def _write_workflow_warnings(folder: Path, warnings: list[WorkflowWarning]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ["workflow", "workflow_id", "event", "watched_fields", "creates", "updates", "message"]
+    pd.DataFrame([w.to_dict() for w in warnings], columns=columns).to_csv(folder / WORKFLOWS_FILE, index=False)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -304,7 +339,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger, writer.client() as client:
+        with context.resources.ledger.open(source=slug) as ledger, writer.client() as client:
             ledger.start_run(run_key, slug, run_kind(run_key), {"mapping_version": mapping.version})
             members = client.workspace_member_ids() if staged.members else {}
 
@@ -321,7 +356,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                         external_key_field=mapping.defaults.external_key_field if twenty.has_external_key else None,
                         natural_keys=twenty.unique_fields,
                         identity_fields=tuple(staged.relations) if is_junction else (),
-                        batch_size=writer.batch_size,
+                        batch_size=writer.limits.batch_size,
                         log=context.log.info,
                     )
                 files = _source_files(part)
@@ -329,7 +364,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                     outcome = load_attachments(
                         client, ledger, run_key, [(r, files[r.source_key]) for r in records], source,
                         identity_fields=(*staged.relations, "name"), max_bytes=mapping.defaults.max_upload_bytes,
-                        batch_size=writer.batch_size, log=context.log.info,
+                        batch_size=writer.limits.batch_size, log=context.log.info,
                     )
                 batch.rejected += outcome.not_downloaded
                 return batch, outcome
@@ -344,7 +379,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
                 for source_key, reason in [*link_batch.rejected, *linked.rejected]:
                     context.log.warning(f"{source_key}: not linked: {reason}")
         summary = LoadSummary.of(staged, outcome, batch)
-        yield dg.Output(summary, metadata={**summary.as_metadata(), **links})
+        yield dg.Output(summary, metadata={**summary.as_metadata(), **links, **writer.limits.as_metadata()})
         yield dg.AssetCheckResult(
             check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
         )
@@ -378,7 +413,7 @@ def _plan_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     )
     def _plan(context: AssetExecutionContext, **staged: StagedObject):
         settings: MigrationSettings = context.resources.migration_settings
-        folder = settings.output_folder(context.partition_key) / "load_plan"
+        folder = settings.output_folder(context.partition_key, slug) / "load_plan"
         summary = write_load_plan(folder, [staged[o] for o in objects])
         summary |= _write_conditions(context, mapping, folder)
         return dg.Output(str(folder), metadata={"folder": str(folder), **summary})
@@ -401,8 +436,8 @@ def _report_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefinition:
     )
     def _report(context: AssetExecutionContext, **loads: LoadSummary):
         settings: MigrationSettings = context.resources.migration_settings
-        folder = settings.output_folder(context.partition_key) / "report"
-        with context.resources.ledger.open() as ledger:
+        folder = settings.output_folder(context.partition_key, slug) / "report"
+        with context.resources.ledger.open(source=slug) as ledger:
             summary = write_run_report(folder, list(loads.values()), ledger, context.partition_key,
                                        _input_warnings(context, mapping))
             summary |= report_deleted_in_source(folder, ledger, slug, mapping.source.kind,

@@ -52,7 +52,7 @@ def build_rebuild_package_asset(mapping: Mapping) -> dg.AssetsDefinition:
     )
     def _rebuild_package(context: AssetExecutionContext, **frames: pd.DataFrame):
         settings: MigrationSettings = context.resources.migration_settings
-        folder = settings.output_folder(context.partition_key) / PACKAGE_FOLDER
+        folder = settings.output_folder(context.partition_key, slug) / PACKAGE_FOLDER
         package = write_rebuild_package(folder, mapping, frames, context.partition_key,
                                         unreadable_resources(context, mapping))
         metadata = package.as_metadata()

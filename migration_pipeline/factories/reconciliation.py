@@ -54,9 +54,9 @@ def reconciliation_asset(mapping: Mapping) -> dg.AssetsDefinition:
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
         loaded = [(upstream[f"stage_{obj}"], upstream[f"load_{obj}"]) for obj in objects]
-        with context.resources.ledger.open() as ledger, writer.client() as client:
+        with context.resources.ledger.open(source=mapping.slug) as ledger, writer.client() as client:
             result = reconcile(client, ledger, mapping, run_key, loaded)
-        paths = write_reconciliation_report(settings.output_folder(run_key) / "verify", result)
+        paths = write_reconciliation_report(settings.output_folder(run_key, mapping.slug) / "verify", result)
         _log_mismatches(context, result)
         yield dg.Output(
             result.to_dict(),

@@ -64,12 +64,12 @@ def _field_diff_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefiniti
         writer: TwentyWriter = context.resources.twenty
         settings: MigrationSettings = context.resources.migration_settings
         run_key = context.partition_key
-        with context.resources.ledger.open() as ledger, writer.client() as client:
+        with context.resources.ledger.open(source=slug) as ledger, writer.client() as client:
             intend = _payload_builder(mapping, client, ledger, settings, staged.values())
             started = client.request_count
-            diffs = [_diff_object(client, ledger, run_key, staged[obj], intend) for obj in objects]
+            diffs = [_diff_object(client, ledger, run_key, slug, staged[obj], intend) for obj in objects]
             report = FieldDiffReport(run_key, slug, diffs, client.request_count - started)
-        html, csv = write_field_diff(settings.output_folder(run_key) / "verify", report)
+        html, csv = write_field_diff(settings.output_folder(run_key, mapping.slug) / "verify", report)
         context.log.info(f"field diff of {run_key}: {report.differences} differences in {report.records_compared} records")
         return dg.Output(report, metadata={
             "records_compared": report.records_compared,
@@ -101,19 +101,19 @@ def _payload_builder(
 
 
 def _diff_object(
-    client: TwentyClient, ledger: Ledger, run_key: str, staged: StagedObject, intend: PayloadBuilder
+    client: TwentyClient, ledger: Ledger, run_key: str, source: str, staged: StagedObject, intend: PayloadBuilder
 ) -> ObjectDiff:
-    loaded = loaded_ids(ledger, run_key, staged.plural)
+    loaded = loaded_ids(ledger, run_key, staged.plural, source)
     intended = {source_key: payload for source_key, payload in intend(staged) if source_key in loaded}
     read_back = {r["id"]: r for r in client.get_by_ids(staged.plural, [loaded[k] for k in intended])}
     return compare_records(staged.twenty_object, intended, loaded, read_back)
 
 
-def loaded_ids(ledger: Ledger, run_key: str, plural: str) -> dict[str, str]:
-    """source key -> Twenty id of every record this run wrote or found unchanged."""
+def loaded_ids(ledger: Ledger, run_key: str, plural: str, source: str | None = None) -> dict[str, str]:
+    """source key -> Twenty id of every record this run (of `source`) wrote or found unchanged."""
     return {
         w["source_key"]: w["twenty_id"]
-        for w in ledger.writes(run_key=run_key, object=plural)
+        for w in ledger.writes(run_key=run_key, object=plural, source=source)
         if w["status"] == "done" and w["operation"] in SUCCESSFUL and w["twenty_id"]
     }
 

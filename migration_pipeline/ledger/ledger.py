@@ -61,6 +61,10 @@ class KnownWrite:
     pending_before_image: dict[str, Any] | None = None  # kept so a rerun can't lose it
 
 
+class RunSourceConflict(ValueError):
+    """A run id is already taken by a run of another source: a run belongs to one source."""
+
+
 class RollbackUnfinished(RuntimeError):
     """A rollback stopped half-way; no run may start before it is finished."""
 
@@ -85,7 +89,11 @@ CHANGING: tuple[str, ...] = ("create", "update", "restore")
 
 
 class Ledger(SchemaChangeLog):
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, source: str | None = None) -> None:
+        """With `source`, the id map (known, twenty_ids) and the settling of intents see only
+        that source's runs: records of another source are not this source's records, even when
+        their source keys look alike (`people:1001`)."""
+        self._source = source
         self._engine = _create_engine(url)
         self._in_chunk = 900 if self._engine.dialect.name == "sqlite" else 10_000
         self._ready = False
@@ -116,7 +124,8 @@ class Ledger(SchemaChangeLog):
         self, run_key: str, source: str, kind: str, params: Mapping[str, Any] | None = None
     ) -> None:
         """Open a run, or reopen it when a run with this key is retried. Refused while a
-        rollback is unfinished: the id map would be half undone."""
+        rollback is unfinished (the id map would be half undone) and when the key belongs to a
+        run of another source."""
         now = _now()
         with self._begin() as conn:
             unfinished = conn.execute(
@@ -128,10 +137,7 @@ class Ledger(SchemaChangeLog):
                     "cannot say which records exist: rerun it (migration-pipeline rollback --run-id "
                     f"{sorted(unfinished)[0]}) before migrating again"
                 )
-            exists = conn.execute(
-                sa.select(runs.c.run_key).where(runs.c.run_key == run_key)
-            ).first()
-            if exists:
+            if _claimed(conn, run_key, source):
                 conn.execute(
                     sa.update(runs)
                     .where(runs.c.run_key == run_key)
@@ -149,6 +155,11 @@ class Ledger(SchemaChangeLog):
                     )
                 )
 
+    def check_run_source(self, run_key: str, source: str) -> None:
+        """Raise RunSourceConflict when `run_key` is a run of another source (before launching)."""
+        with self._connect() as conn:
+            _claimed(conn, run_key, source)
+
     def finish_run(self, run_key: str, status: str) -> None:
         with self._begin() as conn:
             updated = conn.execute(
@@ -159,10 +170,26 @@ class Ledger(SchemaChangeLog):
             if updated.rowcount == 0:
                 raise KeyError(f"no run {run_key!r} in the ledger; call start_run first")
 
-    def get_run(self, run_key: str) -> dict[str, Any] | None:
+    def get_run(self, run_key: str, source: str | None = None) -> dict[str, Any] | None:
+        """The run, or None; with `source`, only a run of that source."""
+        query = sa.select(runs).where(runs.c.run_key == run_key)
+        if source is not None:
+            query = query.where(runs.c.source == source)
         with self._connect() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.run_key == run_key)).first()
+            row = conn.execute(query).first()
         return dict(row._mapping) if row else None
+
+    def run_keys(self, source: str) -> set[str]:
+        with self._connect() as conn:
+            return set(conn.execute(sa.select(runs.c.run_key).where(runs.c.source == source)).scalars())
+
+    def latest_run_start(self, source: str) -> datetime | None:
+        """When the latest run of `source` started (UTC)."""
+        with self._connect() as conn:
+            latest = conn.execute(sa.select(sa.func.max(runs.c.started_at)).where(runs.c.source == source)).scalar()
+        if latest is None:
+            return None
+        return latest if latest.tzinfo else latest.replace(tzinfo=timezone.utc)  # SQLite drops the zone
 
     def request_run(
         self, run_key: str, source: str, kind: str, params: Mapping[str, Any]
@@ -170,8 +197,8 @@ class Ledger(SchemaChangeLog):
         """Note a run a sensor requested with what reproduces it (e.g. the export folder of a
         delta); `start_run` later marks it running and keeps these params."""
         with self._begin() as conn:
-            row = conn.execute(sa.select(runs.c.params).where(runs.c.run_key == run_key)).first()
-            if row:
+            if _claimed(conn, run_key, source):
+                row = conn.execute(sa.select(runs.c.params).where(runs.c.run_key == run_key)).one()
                 conn.execute(
                     sa.update(runs).where(runs.c.run_key == run_key).values(params={**row.params, **params})
                 )
@@ -183,11 +210,12 @@ class Ledger(SchemaChangeLog):
 
     # -- approvals (schema changes: SchemaChangeLog) --------------------------------------------
 
-    def approve(self, run_key: str, approved_by: str, note: str = "") -> None:
+    def approve(self, run_key: str, approved_by: str, note: str = "", source: str | None = None) -> None:
         """Record that a person approved a sample run (idempotent: the latest approval wins)."""
-        run = self.get_run(run_key)
+        run = self.get_run(run_key, source)
         if run is None:
-            raise KeyError(f"no run {run_key!r} in the ledger: run the sample first")
+            of = f" of {source}" if source else ""
+            raise KeyError(f"no run {run_key!r}{of} in the ledger: run the sample first")
         with self._begin() as conn:
             conn.execute(sa.delete(approvals).where(approvals.c.run_key == run_key))
             conn.execute(sa.insert(approvals).values(
@@ -197,7 +225,9 @@ class Ledger(SchemaChangeLog):
     def approved_samples(self, source: str) -> list[dict[str, Any]]:
         with self._connect() as conn:
             rows = conn.execute(
-                sa.select(approvals).where(approvals.c.source == source).order_by(approvals.c.approved_at)
+                sa.select(approvals)
+                .where(approvals.c.source == source, _of_source(approvals.c.run_key, source))
+                .order_by(approvals.c.approved_at)
             ).all()
         return [dict(row._mapping) for row in rows]
 
@@ -216,14 +246,15 @@ class Ledger(SchemaChangeLog):
             return
         now = _now()
         with self._begin() as conn:
+            mine = self._source_runs(conn)
             for chunk in _chunks([r.source_key for r in rows], self._in_chunk):
-                conn.execute(
-                    sa.delete(writes).where(
-                        writes.c.object == object,
-                        writes.c.status == "pending",
-                        writes.c.source_key.in_(chunk),
-                    )
-                )
+                pending = sa.and_(writes.c.object == object, writes.c.status == "pending", writes.c.source_key.in_(chunk))
+                if mine is None:
+                    conn.execute(sa.delete(writes).where(pending))
+                    continue
+                ids = [i for i, key in conn.execute(sa.select(writes.c.id, writes.c.run_key).where(pending)) if key in mine]
+                if ids:
+                    conn.execute(sa.delete(writes).where(writes.c.id.in_(ids)))
             conn.execute(
                 sa.insert(writes), [_values(run_key, object, r, "pending", now) for r in rows]
             )
@@ -273,6 +304,26 @@ class Ledger(SchemaChangeLog):
         if not found:
             return
         with self._begin() as conn:
+            mine = self._source_runs(conn)
+            if mine is not None:  # only this source's intents: settle them by row id
+                found = {
+                    row_id: found[key]
+                    for chunk in _chunks(list(found), self._in_chunk)
+                    for row_id, key, run_key in conn.execute(
+                        sa.select(writes.c.id, writes.c.source_key, writes.c.run_key).where(
+                            writes.c.object == object, writes.c.source_key.in_(chunk),
+                            writes.c.status == "pending", writes.c.operation == "create",
+                        )
+                    )
+                    if run_key in mine
+                }
+                if found:
+                    conn.execute(
+                        sa.update(writes).where(writes.c.id == sa.bindparam("b_row_id"))
+                        .values(status="done", twenty_id=sa.bindparam("b_twenty_id"), written_at=_now()),
+                        [{"b_row_id": row_id, "b_twenty_id": twenty_id} for row_id, twenty_id in found.items()],
+                    )
+                return
             conn.execute(
                 sa.update(writes)
                 .where(
@@ -291,6 +342,7 @@ class Ledger(SchemaChangeLog):
         pending: dict[str, tuple[int, str]] = {}
         with self._connect() as conn:
             rolled_back = self._rolled_back_through(conn)
+            mine = self._source_runs(conn)
             for chunk in _chunks(list(dict.fromkeys(source_keys)), self._in_chunk):
                 rows = conn.execute(
                     sa.select(
@@ -306,6 +358,8 @@ class Ledger(SchemaChangeLog):
                     .order_by(writes.c.id)
                 )
                 for row_id, key, twenty_id, payload_hash, operation, status, run_key in rows:
+                    if mine is not None and run_key not in mine:
+                        continue  # another source's record
                     if row_id <= rolled_back.get(run_key, 0):
                         continue  # undone by a rollback: as if it never happened
                     if status == "pending":
@@ -336,17 +390,60 @@ class Ledger(SchemaChangeLog):
             if entry.twenty_id
         }
 
-    def writes(self, run_key: str | None = None, object: str | None = None) -> list[dict]:
-        """The audit log, oldest first."""
+    def writes(
+        self, run_key: str | None = None, object: str | None = None, source: str | None = None
+    ) -> list[dict]:
+        """The audit log, oldest first; with `source`, only its runs' writes."""
         query = sa.select(writes).order_by(writes.c.id)
         if run_key is not None:
             query = query.where(writes.c.run_key == run_key)
         if object is not None:
             query = query.where(writes.c.object == object)
+        if source is not None:
+            query = query.where(_of_source(writes.c.run_key, source))
         with self._connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def counts(self, run_key: str) -> dict[str, dict[str, int]]:
+    def run_writes(self, run_key: str, object: str, source: str | None = None) -> list[tuple[str, str | None, str, str]]:
+        """(source key, Twenty id, operation, status) of every write of one run to one object,
+        oldest first."""
+        query = (
+            sa.select(writes.c.source_key, writes.c.twenty_id, writes.c.operation, writes.c.status)
+            .where(writes.c.run_key == run_key, writes.c.object == object)
+            .order_by(writes.c.id)
+        )
+        if source is not None:
+            query = query.where(_of_source(writes.c.run_key, source))
+        with self._connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def loaded_before(
+        self, source: str, run_key: str, objects: Sequence[str]
+    ) -> list[tuple[str, str, str | None, str]]:
+        """(object, source key, Twenty id, run) of successful writes by other runs of `source`
+        to records `run_key` did not write at all, oldest first."""
+        this_run = writes.alias("this_run")
+        written_now = sa.exists().where(
+            this_run.c.run_key == run_key,
+            this_run.c.object == writes.c.object,
+            this_run.c.source_key == writes.c.source_key,
+        )
+        query = (
+            sa.select(writes.c.object, writes.c.source_key, writes.c.twenty_id, writes.c.run_key)
+            .where(
+                _of_source(writes.c.run_key, source),
+                writes.c.run_key != run_key,
+                writes.c.status == "done",
+                writes.c.operation.in_(SUCCESSFUL),
+                writes.c.object.in_(list(objects)),
+                ~written_now,
+            )
+            .order_by(writes.c.id)
+        )
+        with self._connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def counts(self, run_key: str, source: str | None = None) -> dict[str, dict[str, int]]:
         """object -> operation -> rows for one run; open intents are counted as "pending"."""
         operation = sa.case((writes.c.status == "pending", "pending"), else_=writes.c.operation)
         query = (
@@ -354,6 +451,8 @@ class Ledger(SchemaChangeLog):
             .where(writes.c.run_key == run_key)
             .group_by(writes.c.object, operation)
         )
+        if source is not None:
+            query = query.where(_of_source(writes.c.run_key, source))
         counts: dict[str, dict[str, int]] = {}
         with self._connect() as conn:
             for object, op, count in conn.execute(query):
@@ -501,9 +600,9 @@ class Ledger(SchemaChangeLog):
                     records.setdefault(other_run, set()).add((object, source_key))
         return {other_run: len(keys) for other_run, keys in records.items()}
 
-    def runs_to_roll_back(self, with_schema: bool = False) -> list[str]:
-        """Runs with writes no finished rollback covers, or an unfinished rollback (and, with
-        `with_schema`, schema changes not dropped yet), newest first."""
+    def runs_to_roll_back(self, with_schema: bool = False, source: str | None = None) -> list[str]:
+        """Runs (of `source`, if given) with writes no finished rollback covers, or an unfinished
+        rollback (and, with `with_schema`, schema changes not dropped yet), newest first."""
         with self._connect() as conn:
             last_write = dict(
                 conn.execute(sa.select(writes.c.run_key, sa.func.max(writes.c.id)).group_by(writes.c.run_key)).all()
@@ -519,6 +618,8 @@ class Ledger(SchemaChangeLog):
         candidates |= unfinished
         if with_schema:
             candidates |= {row["run_key"] for row in self.schema_created()}
+        if source is not None:
+            candidates &= self.run_keys(source)
         return sorted(candidates, key=lambda key: (last_write.get(key, 0), key), reverse=True)
 
     def audit(
@@ -529,8 +630,10 @@ class Ledger(SchemaChangeLog):
         outcome: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        source: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every write and every rollback action, oldest first, as AUDIT_COLUMNS rows.
+        """Every write and every rollback action (of `source`'s runs, if given), oldest first, as
+        AUDIT_COLUMNS rows.
         A write's outcome is done, pending (never confirmed) or rejected; an action's is done
         or failed."""
         write_outcome = sa.case(
@@ -558,6 +661,8 @@ class Ledger(SchemaChangeLog):
             )
             if run_key is not None:
                 query = query.where(table.c.run_key == run_key)
+            if source is not None:
+                query = query.where(_of_source(table.c.run_key, source))
             if object is not None:
                 query = query.where(table.c.object == object)
             if operations:
@@ -577,6 +682,13 @@ class Ledger(SchemaChangeLog):
             return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def _source_runs(self, conn: sa.Connection) -> set[str] | None:
+        """The run keys of this ledger's source; None when it is not scoped to one. Filtered in
+        Python, not SQL: a run_key condition makes SQLite scan by the (run_key, object) index."""
+        if self._source is None:
+            return None
+        return set(conn.execute(sa.select(runs.c.run_key).where(runs.c.source == self._source)).scalars())
 
     @staticmethod
     def _rolled_back_through(conn: sa.Connection) -> dict[str, int]:
@@ -637,6 +749,25 @@ def _outcome_values(row: WriteRow, now: datetime) -> dict[str, Any]:
         "fields": list(row.fields) if row.fields is not None else None,
         "written_at": now,
     }
+
+
+def _claimed(conn: sa.Connection, run_key: str, source: str) -> bool:
+    """Whether `run_key` is already a run of `source`; raises when another source has it."""
+    owner = conn.execute(sa.select(runs.c.source, runs.c.started_at).where(runs.c.run_key == run_key)).first()
+    if owner is None:
+        return False
+    if owner.source != source:
+        raise RunSourceConflict(
+            f"run id {run_key} is already a run of {owner.source} (started {owner.started_at:%Y-%m-%d %H:%M} UTC); "
+            f"a run belongs to one source, so this {source} run needs its own id: leave out --run-id for a new "
+            f"one, or add a suffix such as {run_key}-{source}"
+        )
+    return True
+
+
+def _of_source(run_key: sa.ColumnElement[str], source: str) -> sa.ColumnElement[bool]:
+    """`run_key` names a run of `source` (a run id belongs to one source: see `_claimed`)."""
+    return run_key.in_(sa.select(runs.c.run_key).where(runs.c.source == source))
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:

@@ -16,6 +16,16 @@ from migration_pipeline.engine.mapping import Mapping
 CommandRegistrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """`--requests-per-minute` and `--batch-size`, for every command that writes to Twenty."""
+    parser.add_argument("--requests-per-minute", type=int, default=None, metavar="N",
+                        help="client-side cap on requests to Twenty (default: TWENTY__REQUESTS_PER_MINUTE, "
+                        "else 100, Twenty's self-hosted default); raise it when your server allows more")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="records per write request, 1..200 (default: TWENTY__BATCH_SIZE, else 200, "
+                        "Twenty's cap)")
+
+
 def lifecycle_definitions(mappings: list[Mapping]) -> list[dg.Definitions]:
     """Definitions each lifecycle module builds for the given mappings."""
     # Imported here: the factories import lifecycle modules, so a top-level import would cycle.

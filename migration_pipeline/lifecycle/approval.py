@@ -28,8 +28,10 @@ def approve_sample(
     note: str = "",
     *,
     accept_differences: bool = False,
+    source: str | None = None,
 ) -> str:
-    """Records the approval and returns a one-line confirmation, or raises ApprovalRefused."""
+    """Records the approval and returns a one-line confirmation, or raises ApprovalRefused.
+    With `source`, the run must be one of that source's."""
     validate_run_key(run_key)
     if run_kind(run_key) != "sample":
         raise ApprovalRefused(
@@ -41,6 +43,8 @@ def approve_sample(
     run = ledger.get_run(run_key)
     if run is None:
         raise ApprovalRefused(f"no run {run_key} in the ledger at {ledger.url}: run the sample first")
+    if source and run["source"] != source:
+        raise ApprovalRefused(f"{run_key} is a sample of {run['source']}, not of {source}: nothing was approved")
     record = latest_field_diff(instance, run["source"], run_key)
     if record is None:
         raise ApprovalRefused(
@@ -56,7 +60,7 @@ def approve_sample(
             f"(report: {report}). Fix the mapping and run a new sample, or approve anyway with "
             "--accept-differences (accept_differences in the job config)"
         )
-    ledger.approve(run_key, approved_by.strip(), note)
+    ledger.approve(run_key, approved_by.strip(), note, source=run["source"])
     accepted = f", accepting {differences} differences" if differences else ""
     return f"approved sample {run_key} of {run['source']} by {approved_by.strip()}{accepted}"
 
@@ -67,6 +71,7 @@ def approve_sample(
 class ApproveSampleConfig(dg.Config):
     run_key: str
     approved_by: str
+    source: str = ""  # optional: the run must be one of this source's
     note: str = ""
     accept_differences: bool = False
 
@@ -76,7 +81,7 @@ def _approve_sample_op(context: dg.OpExecutionContext, config: ApproveSampleConf
     with context.resources.ledger.open() as ledger:
         try:
             done = approve_sample(ledger, context.instance, config.run_key, config.approved_by, config.note,
-                                  accept_differences=config.accept_differences)
+                                  accept_differences=config.accept_differences, source=config.source or None)
         except ValueError as refused:  # ApprovalRefused, or a malformed run id
             raise dg.Failure(description=str(refused)) from None
     context.log.info(done)
@@ -100,6 +105,7 @@ def register_approve_command(commands: "argparse._SubParsersAction[argparse.Argu
     approve.add_argument("--run-id", required=True, help="the sample run, e.g. sample-20260501T1000Z")
     approve.add_argument("--by", default=None, help="who approves (default: the current user)")
     approve.add_argument("--note", default="", help="why, or what was checked")
+    approve.add_argument("--source", help="the sample's source (slug); refused when the run is another's")
     approve.add_argument("--accept-differences", action="store_true",
                          help="approve although the sample's field-level diff found differences")
     approve.set_defaults(handler=_approve_command)
@@ -111,7 +117,7 @@ def _approve_command(args: argparse.Namespace) -> int:
 
     with LedgerStore().open() as ledger:
         done = approve_sample(ledger, _instance(), args.run_id, args.by or getpass.getuser(), args.note,
-                              accept_differences=args.accept_differences)
+                              accept_differences=args.accept_differences, source=args.source)
     print(done)
     return 0
 

@@ -16,11 +16,9 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from migration_pipeline.engine.staging import KEY
-from migration_pipeline.ledger.ledger import SUCCESSFUL, Ledger
-from migration_pipeline.ledger.tables import runs, writes
+from migration_pipeline.ledger.ledger import Ledger
 from migration_pipeline.partitions import run_kind, validate_run_key
 from migration_pipeline.reports.run_report import LoadSummary
 
@@ -54,11 +52,7 @@ def delta_window(run_key: str) -> tuple[datetime, datetime]:
 
 def previous_run_time(ledger: Ledger, source: str) -> datetime | None:
     """When the latest run of `source` started, for the start of the next delta window."""
-    with ledger.engine.connect() as conn:
-        latest = conn.execute(sa.select(sa.func.max(runs.c.started_at)).where(runs.c.source == source)).scalar()
-    if latest is None:
-        return None
-    return latest if latest.tzinfo else latest.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+    return ledger.latest_run_start(source)
 
 
 # --- deleted in source -----------------------------------------------------------------------
@@ -76,28 +70,8 @@ def input_is_complete(source_kind: str, run_key: str) -> bool:
 def keys_missing_from_run(ledger: Ledger, source: str, run_key: str, objects: Collection[str]) -> pd.DataFrame:
     """Per Twenty object (plural), the source keys earlier runs of `source` loaded and that run
     `run_key` did not write at all; the last Twenty id and run of each."""
-    this_run = writes.alias("this_run")
-    written_now = sa.exists().where(
-        this_run.c.run_key == run_key,
-        this_run.c.object == writes.c.object,
-        this_run.c.source_key == writes.c.source_key,
-    )
-    query = (
-        sa.select(writes.c.object, writes.c.source_key, writes.c.twenty_id, writes.c.run_key)
-        .join(runs, runs.c.run_key == writes.c.run_key)
-        .where(
-            runs.c.source == source,
-            writes.c.run_key != run_key,
-            writes.c.status == "done",
-            writes.c.operation.in_(SUCCESSFUL),
-            writes.c.object.in_(list(objects)),
-            ~written_now,
-        )
-        .order_by(writes.c.id)
-    )
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=DELETED_COLUMNS).astype(object)
+    rows = ledger.loaded_before(source, run_key, list(objects))
+    frame = pd.DataFrame(rows, columns=DELETED_COLUMNS).astype(object)
     frame = frame.drop_duplicates(["object", KEY], keep="last").reset_index(drop=True)
     # Only records the ledger still maps to Twenty (a rolled-back write is as if never made).
     for obj, keys in frame.groupby("object")[KEY]:

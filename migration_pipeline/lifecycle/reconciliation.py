@@ -19,15 +19,12 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-
 from migration_pipeline.destinations.twenty.client import TwentyClient
 from migration_pipeline.destinations.twenty.objects import is_target_junction, junction_parent
 from migration_pipeline.engine.mapping import Mapping
 from migration_pipeline.engine.payloads import is_blank
 from migration_pipeline.engine.staging import KEY, StagedObject
 from migration_pipeline.ledger.ledger import SUCCESSFUL, Ledger
-from migration_pipeline.ledger.tables import writes
 from migration_pipeline.reports.run_report import LoadSummary
 
 EMPTY = "(empty)"
@@ -154,7 +151,7 @@ def reconcile(
     totals: list[FieldTotal] = []
     records_read = 0
     for staged, load in loaded:
-        entries = run_writes(ledger, run_key, staged.plural)
+        entries = run_writes(ledger, run_key, staged.plural, mapping.slug)
         should = {key: e.twenty_id for key, e in entries.items() if e.should_exist and e.twenty_id}
         read_back = {r["id"]: r for r in client.get_by_ids(staged.plural, should.values())}
         records_read += len(read_back)
@@ -173,21 +170,16 @@ def reconcile(
     return Reconciliation(run_key, counts, totals, read_requests, records_read)
 
 
-def run_writes(ledger: Ledger, run_key: str, plural: str) -> dict[str, LedgerEntry]:
-    """source key -> the run's last operation on that record (and the Twenty id it had)."""
-    query = (
-        sa.select(writes.c.source_key, writes.c.twenty_id, writes.c.operation, writes.c.status)
-        .where(writes.c.run_key == run_key, writes.c.object == plural)
-        .order_by(writes.c.id)
-    )
+def run_writes(ledger: Ledger, run_key: str, plural: str, source: str | None = None) -> dict[str, LedgerEntry]:
+    """source key -> the run's last operation on that record (and the Twenty id it had); with
+    `source`, nothing when the run is not one of that source's."""
     entries: dict[str, LedgerEntry] = {}
-    with ledger.engine.connect() as conn:
-        for source_key, twenty_id, operation, status in conn.execute(query):
-            previous = entries.get(source_key)
-            entries[source_key] = LedgerEntry(
-                "pending" if status == "pending" else operation,
-                twenty_id or (previous.twenty_id if previous else None),
-            )
+    for source_key, twenty_id, operation, status in ledger.run_writes(run_key, plural, source):
+        previous = entries.get(source_key)
+        entries[source_key] = LedgerEntry(
+            "pending" if status == "pending" else operation,
+            twenty_id or (previous.twenty_id if previous else None),
+        )
     return entries
 
 

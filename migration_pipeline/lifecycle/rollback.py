@@ -97,14 +97,17 @@ class RollbackResult:
 _UNDO = {"create": "destroy", "update": "revert", "restore": "redelete"}
 
 
-def plan_rollback(ledger: Ledger, run_key: str | None = None, *, drop_schema: bool = False) -> list[PlannedRun]:
-    """What a rollback of `run_key` (None: every run) would undo, newest run first. Raises
-    RollbackRefused, before anything changes, when the result could not be exact."""
-    candidates = ledger.runs_to_roll_back(with_schema=drop_schema)
+def plan_rollback(
+    ledger: Ledger, run_key: str | None = None, *, drop_schema: bool = False, source: str | None = None
+) -> list[PlannedRun]:
+    """What a rollback of `run_key` (None: every run; of `source` only, if given) would undo,
+    newest run first. Raises RollbackRefused, before anything changes, when the result could not
+    be exact."""
+    candidates = ledger.runs_to_roll_back(with_schema=drop_schema, source=source)
     if run_key is None:
         keys = candidates
     else:
-        _require_known(ledger, run_key, candidates)
+        _require_known(ledger, run_key, candidates, source)
         keys = [run_key] if run_key in candidates else []
         if keys:
             _refuse_if_newer_runs_depend_on(ledger, run_key, drop_schema)
@@ -120,16 +123,19 @@ def roll_back(
     run_key: str | None = None,
     *,
     drop_schema: bool = False,
+    source: str | None = None,
+    batch_size: int = MAX_BATCH,
     log: Log = lambda _message: None,
 ) -> RollbackResult:
-    """Undo `run_key`, or every run (None), newest first. Stops at a run that could not be
-    fully undone (older runs stay as they are); rerunning resumes where it stopped."""
+    """Undo `run_key`, or every run (None; of `source` only, if given), newest first. Stops at
+    a run that could not be fully undone (older runs stay as they are); rerunning resumes where
+    it stopped."""
     result = RollbackResult()
-    planned = plan_rollback(ledger, run_key, drop_schema=drop_schema)
+    planned = plan_rollback(ledger, run_key, drop_schema=drop_schema, source=source)
     if not planned:
         log(f"nothing to roll back{f' for {run_key}' if run_key else ''}: already rolled back")
     for run in planned:
-        outcome = _roll_back_run(client, ledger, run, drop_schema, log)
+        outcome = _roll_back_run(client, ledger, run, drop_schema, batch_size, log)
         result.runs.append(outcome)
         log(outcome.summary())
         if not outcome.complete:
@@ -141,8 +147,14 @@ def roll_back(
 # -- preflight ---------------------------------------------------------------------------------
 
 
-def _require_known(ledger: Ledger, run_key: str, candidates: Sequence[str]) -> None:
-    if ledger.get_run(run_key) is None and not ledger.counts(run_key) and not ledger.rollbacks(run_key):
+def _require_known(ledger: Ledger, run_key: str, candidates: Sequence[str], source: str | None) -> None:
+    run = ledger.get_run(run_key)
+    if source is not None and run is not None and run["source"] != source:
+        raise RollbackRefused(
+            f"{run_key} is a run of {run['source']}, not of {source}: nothing was changed "
+            f"(roll it back with --source {run['source']}, or without --source)"
+        )
+    if run is None and not ledger.counts(run_key) and not ledger.rollbacks(run_key):
         listed = ", ".join(candidates[:10]) or "none"
         raise RollbackRefused(
             f"the ledger ({ledger.url}) has no run {run_key!r}; runs that can be rolled back: {listed}"
@@ -189,14 +201,14 @@ def _schema_to_drop(ledger: Ledger, run_key: str, drop_schema: bool) -> list[dic
 
 
 def _roll_back_run(
-    client: TwentyClient, ledger: Ledger, run: PlannedRun, drop_schema: bool, log: Log
+    client: TwentyClient, ledger: Ledger, run: PlannedRun, drop_schema: bool, batch_size: int, log: Log
 ) -> RunRollback:
     started = client.request_count
     rollback_id = ledger.start_rollback(run.run_key, drop_schema)
     outcome = RunRollback(run.run_key)
     for plural, writes in _newest_object_first(run.writes):
         before = Counter(outcome.done)
-        _ObjectUndo(client, ledger, rollback_id, run.run_key, plural, outcome).run(writes)
+        _ObjectUndo(client, ledger, rollback_id, run.run_key, plural, outcome, batch_size).run(writes)
         done = outcome.done - before
         log(f"{run.run_key} {plural}: " + (", ".join(f"{op} {n}" for op, n in sorted(done.items())) or "nothing"))
     if outcome.complete and run.schema_changes:
@@ -247,9 +259,9 @@ class _ObjectUndo:
 
     def __init__(
         self, client: TwentyClient, ledger: Ledger, rollback_id: int, run_key: str, plural: str,
-        outcome: RunRollback,
+        outcome: RunRollback, batch_size: int = MAX_BATCH,
     ) -> None:
-        self.client, self.ledger, self.plural = client, ledger, plural
+        self.client, self.ledger, self.plural, self.batch_size = client, ledger, plural, batch_size
         self.rollback_id, self.run_key, self.outcome = rollback_id, run_key, outcome
         self.writes: dict[str, list[dict[str, Any]]] = {}  # Twenty id -> the run's writes to it
 
@@ -304,7 +316,7 @@ class _ObjectUndo:
                 redelete[twenty_id] = target  # an upsert un-deletes, so delete again after it
             notes[twenty_id] = None if patch or twenty_id in redelete else "already as before"
         failed: dict[str, str] = {}
-        for batch in _chunks(list(patches), MAX_BATCH):
+        for batch in _chunks(list(patches), self.batch_size):
             _isolating_refusals(
                 batch, lambda ids: self.client.upsert_batch(self.plural, [patches[i] for i in ids]), failed
             )

@@ -1,7 +1,8 @@
 """Rollback as a Dagster job (`rollback`) and as the `migration-pipeline rollback` command.
 
     migration-pipeline rollback --run-id full-20261122T1000Z [--drop-schema] [--dry-run]
-    migration-pipeline rollback --all [--drop-schema] [--dry-run]
+    migration-pipeline rollback --all [--source SLUG] [--drop-schema] [--dry-run]
+    (and --requests-per-minute N / --batch-size N, as for `run`)
 
 In the Dagster UI, launch the `rollback` job with op config `run_id: <partition key>` or
 `all_runs: true` (and `drop_schema: true` to remove the custom fields and objects too). The
@@ -17,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from migration_pipeline.destinations.twenty.client import TwentyRequestError
-from migration_pipeline.destinations.twenty.resource import TwentyWriter
+from migration_pipeline.destinations.twenty.resource import TwentyLimits, TwentyWriter
 from migration_pipeline.engine.retry import RetriesExhausted
 from migration_pipeline.lifecycle.rollback import (
     PlannedRun,
@@ -26,6 +27,7 @@ from migration_pipeline.lifecycle.rollback import (
     plan_rollback,
     roll_back,
 )
+from migration_pipeline.lifecycle import add_limit_options
 from migration_pipeline.resources import LedgerStore
 
 OP_NAME = "roll_back_runs"
@@ -34,6 +36,7 @@ OP_NAME = "roll_back_runs"
 class RollbackConfig(dg.Config):
     run_id: str = Field(default="", description="The run to undo (its migration_run partition key)")
     all_runs: bool = Field(default=False, description="Undo every run, newest first")
+    source: str = Field(default="", description="Only runs of this source (its slug); the run must be one of them")
     drop_schema: bool = Field(
         default=False, description="Also remove the custom objects, fields and select options the runs created"
     )
@@ -51,8 +54,10 @@ def roll_back_runs(context: dg.OpExecutionContext, config: RollbackConfig) -> dg
     writer: TwentyWriter = context.resources.twenty
     try:
         with context.resources.ledger.open() as ledger, writer.client() as client:
+            context.log.info(f"Twenty limits: {writer.limits.describe()}")
             result = roll_back(
-                client, ledger, config.run_id or None, drop_schema=config.drop_schema, log=context.log.info
+                client, ledger, config.run_id or None, drop_schema=config.drop_schema,
+                source=config.source or None, batch_size=writer.limits.batch_size, log=context.log.info,
             )
     except RollbackRefused as refused:
         raise dg.Failure(description=f"Rollback refused: {refused}") from None
@@ -61,7 +66,7 @@ def roll_back_runs(context: dg.OpExecutionContext, config: RollbackConfig) -> dg
             description=f"{str(error).rstrip('.')}. What was undone so far is recorded: rerun the "
             "rollback to resume."
         ) from None
-    metadata = _metadata(result)
+    metadata = {**_metadata(result), **writer.limits.as_metadata()}
     if not result.complete:
         failures = [f for run in result.runs for f in run.failures]
         raise dg.Failure(
@@ -107,13 +112,16 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     which.add_argument("--all", dest="all_runs", action="store_true", help="undo every run, newest first")
     parser.add_argument("--drop-schema", action="store_true",
                         help="also remove the custom objects, fields and select options the runs created")
+    parser.add_argument("--source", help="only runs of this source (slug); --run-id must be one of them")
     parser.add_argument("--dry-run", action="store_true", help="print what would be undone; change nothing")
+    add_limit_options(parser)
     parser.set_defaults(handler=_command)
 
 
 def _command(args: argparse.Namespace) -> int:
     if not args.dry_run and not (os.environ.get("TWENTY__API_URL") and os.environ.get("TWENTY__API_KEY")):
         raise ValueError("a rollback writes to Twenty: set TWENTY__API_URL and TWENTY__API_KEY")
+    limits = TwentyLimits.resolve(args.requests_per_minute, args.batch_size, os.environ)
     planned = _print_plan(args)  # refused, or nothing to do: no need to start a Dagster run
     if planned is None:
         return 1
@@ -124,14 +132,17 @@ def _command(args: argparse.Namespace) -> int:
         return 0
     from migration_pipeline.cli import _instance  # the CLI's instance; imported late (cli imports us)
 
-    config = {"run_id": args.run_id or "", "all_runs": args.all_runs, "drop_schema": args.drop_schema}
+    print(f"Twenty limits: {limits.describe()}")
+    config = {"run_id": args.run_id or "", "all_runs": args.all_runs, "drop_schema": args.drop_schema,
+              "source": args.source or ""}
     result = rollback_job.execute_in_process(
         # The outcome is printed below; the console logger would add stack traces to it.
         run_config={"ops": {OP_NAME: {"config": config}},
                     "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         instance=_instance(),
         resources={
-            "twenty": TwentyWriter(api_url=dg.EnvVar("TWENTY__API_URL"), api_key=dg.EnvVar("TWENTY__API_KEY")),
+            "twenty": TwentyWriter(api_url=dg.EnvVar("TWENTY__API_URL"), api_key=dg.EnvVar("TWENTY__API_KEY"),
+                                   requests_per_minute=limits.requests_per_minute, batch_size=limits.batch_size),
             "ledger": LedgerStore(),
         },
         raise_on_error=False,
@@ -150,7 +161,7 @@ def _print_plan(args: argparse.Namespace) -> list[PlannedRun] | None:
     """Prints what the rollback would undo; None (and why) when it is refused."""
     with LedgerStore().open() as ledger:
         try:
-            planned = plan_rollback(ledger, args.run_id, drop_schema=args.drop_schema)
+            planned = plan_rollback(ledger, args.run_id, drop_schema=args.drop_schema, source=args.source)
         except RollbackRefused as refused:
             print(f"Rollback refused: {refused}")
             return None

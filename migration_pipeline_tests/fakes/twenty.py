@@ -37,6 +37,7 @@ from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
 from migration_pipeline_tests.fakes.twenty_samples import sample_companies, sample_people
 from migration_pipeline_tests.fakes.twenty_store import SEED_ACTOR, Workspace
+from migration_pipeline_tests.fakes.twenty_workflows import add_workflows
 
 # Node's default --max-http-header-size: a request line plus headers over it gets an empty 431.
 MAX_HEADER_BYTES = 16 * 1024
@@ -186,6 +187,7 @@ class FakeTwenty:
     def _new_workspace(self) -> Workspace:
         workspace = Workspace(self._api_key_name)
         self._add_member(workspace, ADMIN_EMAIL)
+        add_workflows(workspace)  # the sample workflows a new workspace has (twenty_workflows.py)
         return workspace
 
     @staticmethod

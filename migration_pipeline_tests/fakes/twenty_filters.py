@@ -26,7 +26,8 @@ COMPARATORS = ("eq", "neq", "in", "containsAny", "is", "gt", "gte", "lt", "lte",
                "startsWith", "endsWith", "like", "ilike")
 DIRECTIONS = ("AscNullsFirst", "AscNullsLast", "DescNullsFirst", "DescNullsLast")
 _SCALAR_KINDS = {"UUID": "uuid", "RELATION": "uuid", "NUMBER": "number", "POSITION": "number", "BOOLEAN": "boolean", "DATE_TIME": "datetime",
-                 "MULTI_SELECT": "array", "FILES": "json"}
+                 "MULTI_SELECT": "array", "FILES": "json",
+                 "RAW_JSON": "json"}
 _SUBFIELD_KINDS = {"text": "text", "number": "number", "string_list": "array", "object_list": "json", "json": "json"}
 
 

@@ -180,6 +180,7 @@ _SCALAR_NORMALISERS: dict[str, Callable[[FieldMeta, Any, FileLookup], Any]] = {
     "MULTI_SELECT": _multi_select,
     "UUID": _uuid,
     "FILES": _files,
+    "RAW_JSON": lambda _field, value, _files: json.loads(json.dumps(value)),  # stored as sent
 }
 
 

@@ -57,6 +57,7 @@ from pydantic import Field
 
 from migration_pipeline.engine.files import FileUnavailable
 from migration_pipeline.engine.paginate import PageInfo, PageNumberPaginator, Paginator
+from migration_pipeline.engine.preflight import require_answer
 from migration_pipeline.engine.rate_limit import RateLimiter
 from migration_pipeline.engine.retry import RetryPolicy
 from migration_pipeline.engine.unreadable import SourceRequestError
@@ -883,6 +884,13 @@ class ActionstepSource(dg.ConfigurableResource):
                               account_timezone=self.account_timezone or timezone or "UTC", log=log, tokens=tokens,
                               run_key=run_key) as client:
             yield client
+
+    def check_reachable(self, timeout_seconds: float) -> None:
+        """`engine.preflight.Reachable`: the token endpoint answers HTTP. No token is asked for:
+        that would spend the refresh token before the run."""
+        token_url = self.token_url or os.environ.get(ENV_TOKEN_URL, "") or DEFAULT_TOKEN_URL
+        require_answer("Actionstep's token endpoint", token_url, timeout_seconds,
+                       hint=f"check {ENV_TOKEN_URL} (unset for Actionstep itself) and the network")
 
     def newest_modification(self, since: datetime) -> datetime | None:
         """`ModifiedSince` for the delta sensor: the newest `modifiedTimestamp` of the
