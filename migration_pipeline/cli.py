@@ -33,7 +33,6 @@ from migration_pipeline.factories.assets import (
 )
 from migration_pipeline.factories.extract_rest import rest_resource_key
 from migration_pipeline.factories.rebuild import PACKAGE_FOLDER, rebuild_package_key
-from migration_pipeline.factories.run_conditions import announce_settings
 from migration_pipeline.ledger.ledger import Ledger
 from migration_pipeline.lifecycle import add_limit_options, lifecycle_commands
 from migration_pipeline.factories.reconciliation import reconciliation_asset
@@ -114,11 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     twenty_configured = bool(os.environ.get("TWENTY__API_URL") and os.environ.get("TWENTY__API_KEY"))
     dry_run = args.dry_run or not twenty_configured
     limits = TwentyLimits.resolve(args.requests_per_minute, args.batch_size, os.environ)
+    resources = _resources(mapping, args, limits)
+    # The settings the run states (time zone, currency): an unstated one stops it here, before
+    # any partition, output folder or log exists.
+    stated = resources["migration_settings"].resolve(
+        mapping, None if is_api else resources[files_resource_key(mapping.slug)].folder())
     instance = _instance()
     with LedgerStore().open() as ledger:
         run_key = _run_key(ledger, mapping.slug, args.run_id)
     instance.add_dynamic_partitions(migration_run.name, [run_key])
-    resources = _resources(mapping, args, limits)
     output = resources["migration_settings"].output_folder(run_key, mapping.slug)
     log_file = output / LOG_FILE
 
@@ -142,8 +145,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  source: the {mapping.source.label} API (credentials from {mapping.slug.upper()}__* variables)")
     else:
         print(f"  input: {resources[files_resource_key(mapping.slug)].folder()}")
-    setting_tags = announce_settings(mapping, resources["migration_settings"],
-                                     None if is_api else resources[files_resource_key(mapping.slug)].folder())
+    for line in stated.lines():
+        print(line)
+    setting_tags = stated.tags()
     if not dry_run:
         print(f"  Twenty limits: {limits.describe()} (--requests-per-minute, --batch-size)")
     print(f"  log: {log_file}")

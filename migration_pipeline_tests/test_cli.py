@@ -118,6 +118,9 @@ def test_a_run_states_its_time_zone_at_its_start_and_refuses_to_guess_it(tmp_pat
 # --- failing fast and briefly (issue 8, point 12) --------------------------------------------
 
 
+ACTIONSTEP_SETTINGS = ["--set", "timezone=Australia/Sydney", "--set", "currency=AUD"]  # the firm's, stated
+
+
 def _closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as probe:
@@ -161,7 +164,7 @@ def test_an_unreachable_actionstep_token_endpoint_fails_in_seconds_not_after_eve
         monkeypatch.setenv(f"ACTIONSTEP__{name}", value)
     started = time.monotonic()
     code = main(["run", "--source", "actionstep", "--dry-run", "--output", str(tmp_path / "out"),
-                 "--run-id", "full-20261122T1520Z"])
+                 "--run-id", "full-20261122T1520Z", *ACTIONSTEP_SETTINGS])
     printed = capsys.readouterr().out
     assert code == 1
     assert time.monotonic() - started < 10
@@ -177,7 +180,7 @@ def test_a_failed_step_prints_its_reason_and_what_to_do_while_the_traces_go_to_t
     broken.mkdir()
     (broken / "Contacts.csv").write_text("not,the,columns\n1,2,3\n")
     code = main(["run", "--source", "allclients", "--input", str(broken), "--output", str(tmp_path / "out"),
-                 "--run-id", "full-20261122T1530Z"])
+                 "--run-id", "full-20261122T1530Z", "--set", "timezone=America/Los_Angeles"])
     printed = capsys.readouterr().out
     log = tmp_path / "out" / "full-20261122T1530Z" / "run.log"
     assert code == 1
@@ -255,7 +258,7 @@ def test_a_run_id_of_another_source_is_refused_and_its_reports_are_left_alone(ex
     for name, value in (("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret"), ("REFRESH_TOKEN", "refresh-0")):
         monkeypatch.setenv(f"ACTIONSTEP__{name}", value)
 
-    code = main(["run", "--source", "actionstep", "--output", str(out), "--run-id", run_id])
+    code = main(["run", "--source", "actionstep", "--output", str(out), "--run-id", run_id, *ACTIONSTEP_SETTINGS])
 
     assert code == 2
     assert f"run id {run_id} is already a run of allclients" in capsys.readouterr().err
@@ -271,7 +274,7 @@ def test_a_dry_run_of_another_source_may_not_reuse_a_run_ids_output_folder(expor
                  "--run-id", "full-20261122T1710Z"]) == 0
     for name, value in (("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret"), ("REFRESH_TOKEN", "refresh-0")):
         monkeypatch.setenv(f"ACTIONSTEP__{name}", value)
-    code = main(["run", "--source", "actionstep", "--dry-run", "--output", str(out), "--run-id", "full-20261122T1710Z"])
+    code = main(["run", "--source", "actionstep", "--dry-run", "--output", str(out), "--run-id", "full-20261122T1710Z", *ACTIONSTEP_SETTINGS])
     assert code == 2
     assert "holds the reports of the allclients run full-20261122T1710Z" in capsys.readouterr().err
 

@@ -28,15 +28,6 @@ def run_settings(context: AssetExecutionContext, mapping: Mapping, folder: Path 
         raise dg.Failure(description=str(missing)) from None
 
 
-def announce_settings(mapping: Mapping, settings: MigrationSettings, folder: Path | None) -> dict[str, str]:
-    """For the CLI, before it launches anything: print the settings the run states, return them
-    as run tags. An unstated one raises `SettingsMissing` (a ValueError: the CLI says how to set it)."""
-    stated = settings.resolve(mapping, folder)
-    for line in stated.lines():
-        print(line)
-    return stated.tags()
-
-
 def settings_metadata(stated: RunSettings) -> dict[str, dg.MetadataValue]:
     return {"settings": dg.MetadataValue.json(stated.stated)} if stated.stated else {}
 
@@ -57,4 +48,4 @@ def unreadable_resources(context: AssetExecutionContext, mapping: Mapping) -> li
     return found
 
 
-__all__ = ["unreadable_resources", "run_settings", "settings_metadata", "announce_settings"]
+__all__ = ["unreadable_resources", "run_settings", "settings_metadata"]
