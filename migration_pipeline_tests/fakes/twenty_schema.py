@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _NAMESPACE = uuid.UUID("6f0c3c55-2c1b-4b0e-9d7e-7a3f0d1e2a10")
@@ -65,8 +66,17 @@ OPTION_VALUE_PATTERN = re.compile(r"^[A-Z0-9]+(_[A-Z0-9]+)*$")
 NAME_PATTERN = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 
 
+_last_stamp = datetime.min.replace(tzinfo=UTC)
+_stamp_lock = threading.Lock()
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Now, in Twenty's millisecond format, and always later than the previous stamp: two writes
+    within one millisecond (a soft delete, then another) must still be told apart by time."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(datetime.now(UTC), _last_stamp + timedelta(milliseconds=1))
+        return _last_stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def stable_id(*parts: str) -> str:
