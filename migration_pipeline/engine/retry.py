@@ -5,11 +5,18 @@ jitter (or the server's `Retry-After`, when it sends one), for a bounded number 
 Everything else is handed back to the caller at once: a 4xx is a request problem that
 retrying cannot fix. When the attempts run out, `RetriesExhausted` tells the operator what
 to check and that a rerun resumes where the run stopped.
+
+A request that is not idempotent (a create) is retried here only when it certainly did not
+reach the server (a refused connection, a 429). Any other failure may have happened after
+the server wrote (a timeout, a dropped connection, a 502/503/504 from a proxy): it raises
+`OutcomeUnknown` at once, and the caller, which knows how to read back what it sent, decides
+what to send again (see `TwentyClient.create_batch`).
 """
 
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +116,26 @@ class RetriesExhausted(Exception):
         )
 
 
+class OutcomeUnknown(Exception):
+    """A non-idempotent request failed in a way that does not say whether the server acted on it."""
+
+    def __init__(self, description: str, cause: BaseException | httpx.Response) -> None:
+        self.description = description
+        self.cause = cause
+        what = f"HTTP {cause.status_code}" if isinstance(cause, httpx.Response) else type(cause).__name__
+        super().__init__(f"{description}: {what}; whether the server acted on it is unknown")
+
+    def as_retryable(self) -> BaseException:
+        """The failure as the retry loop would have seen it (for `RetriesExhausted`)."""
+        return RetryableStatus(self.cause) if isinstance(self.cause, httpx.Response) else self.cause
+
+
+# Transport errors raised before a request left the client: it cannot have been acted on.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Answers a server gives before it looks at a request (Twenty's throttler runs before any write).
+_REFUSED_UNREAD = frozenset({429})
+
+
 class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     def __init__(self, base_seconds: float, max_seconds: float) -> None:
         self._max = max_seconds
@@ -142,16 +169,26 @@ class RetryPolicy:
                 f"{self.backoff_base_seconds} and {self.backoff_max_seconds}"
             )
 
-    def send(self, send: Callable[[], httpx.Response], description: str) -> httpx.Response:
+    def send(
+        self, send: Callable[[], httpx.Response], description: str, *, idempotent: bool = True
+    ) -> httpx.Response:
         """Call `send` until it returns a non-retryable response, or raise `RetriesExhausted`.
 
         `description` (e.g. "POST /rest/batch/people") names the request in logs and errors;
-        it must not contain secrets.
+        it must not contain secrets. With `idempotent=False` only failures that certainly did
+        not reach the server are retried; any other raises `OutcomeUnknown`.
         """
 
         def attempt() -> httpx.Response:
-            response = send()
+            try:
+                response = send()
+            except httpx.TransportError as error:
+                if not idempotent and not isinstance(error, _UNSENT):
+                    raise OutcomeUnknown(description, error) from error
+                raise
             if decide(response.status_code) is Action.RETRY:
+                if not idempotent and response.status_code not in _REFUSED_UNREAD:
+                    raise OutcomeUnknown(description, response)
                 raise RetryableStatus(response)
             return response
 
@@ -167,6 +204,14 @@ class RetryPolicy:
         except tenacity.RetryError as gave_up:
             cause = gave_up.last_attempt.exception()
             raise RetriesExhausted(description, self.max_attempts, cause) from cause
+
+    def pause(self, attempt: int, description: str, reason: BaseException) -> None:
+        """Wait before attempt `attempt + 1` of a request the caller retries itself (the same
+        full-jitter backoff as `send`), logging why."""
+        wait = random.uniform(0, min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt))
+        if self.log is not None:
+            self.log(f"{description}: {reason}, settled and retried ({attempt}/{self.max_attempts - 1}) in {wait:.1f}s")
+        self.sleep(wait)
 
     def _log_retry(self, description: str) -> Callable[[tenacity.RetryCallState], None] | None:
         log = self.log

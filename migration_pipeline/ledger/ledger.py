@@ -59,6 +59,9 @@ class KnownWrite:
     pending: bool  # an intent was written but its outcome never recorded (a crash)
     pending_operation: str | None = None
     pending_before_image: dict[str, Any] | None = None  # kept so a rerun can't lose it
+    # The id an open create intent chose for the record before sending it: read it back to
+    # know whether the create landed.
+    pending_twenty_id: str | None = None
 
 
 class RunSourceConflict(ValueError):
@@ -339,7 +342,7 @@ class Ledger(SchemaChangeLog):
     def known(self, object: str, source_keys: Sequence[str]) -> dict[str, KnownWrite]:
         """For each source key with a Twenty id or an open intent, what the ledger knows."""
         success: dict[str, tuple[str, str | None]] = {}
-        pending: dict[str, tuple[int, str]] = {}
+        pending: dict[str, tuple[int, str, str | None]] = {}
         with self._connect() as conn:
             rolled_back = self._rolled_back_through(conn)
             mine = self._source_runs(conn)
@@ -363,22 +366,23 @@ class Ledger(SchemaChangeLog):
                     if row_id <= rolled_back.get(run_key, 0):
                         continue  # undone by a rollback: as if it never happened
                     if status == "pending":
-                        pending[key] = (row_id, operation)
+                        pending[key] = (row_id, operation, twenty_id)
                     elif operation in SUCCESSFUL and twenty_id:
                         success[key] = (twenty_id, payload_hash)
             before_images = self._before_images(
-                conn, [row_id for row_id, operation in pending.values() if operation != "create"]
+                conn, [row_id for row_id, operation, _ in pending.values() if operation != "create"]
             )
         known: dict[str, KnownWrite] = {}
         for key in success.keys() | pending.keys():
             twenty_id, payload_hash = success.get(key, (None, None))
-            row_id, operation = pending.get(key, (None, None))
+            row_id, operation, pending_id = pending.get(key, (None, None, None))
             known[key] = KnownWrite(
                 twenty_id=twenty_id,
                 payload_hash=payload_hash,
                 pending=row_id is not None,
                 pending_operation=operation,
                 pending_before_image=before_images.get(row_id) if row_id is not None else None,
+                pending_twenty_id=pending_id,
             )
         return known
 
@@ -564,9 +568,12 @@ class Ledger(SchemaChangeLog):
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def unsettled_creates(self, run_key: str) -> int:
-        """Creates of the run whose outcome was never recorded: they may or may not exist."""
+        """Creates of the run whose outcome was never recorded and whose id is not known (intents
+        of older versions, which did not choose ids): they may or may not exist. A create intent
+        with its id is undone by that id whether it landed or not."""
         query = sa.select(sa.func.count()).where(
-            writes.c.run_key == run_key, writes.c.status == "pending", writes.c.operation == "create"
+            writes.c.run_key == run_key, writes.c.status == "pending", writes.c.operation == "create",
+            writes.c.twenty_id.is_(None),
         )
         with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)

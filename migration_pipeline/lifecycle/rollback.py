@@ -347,11 +347,7 @@ class _ObjectUndo:
 
     def _current(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The records as they are now, soft-deleted ones included."""
-        current = {r["id"]: r for r in self.client.get_by_ids(self.plural, ids)}
-        missing = [i for i in ids if i not in current]
-        if missing:
-            current.update({r["id"]: r for r in self.client.find_by_values(self.plural, "id", missing, only_deleted=True)})
-        return current
+        return self.client.read_ids(self.plural, ids)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

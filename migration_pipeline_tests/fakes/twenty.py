@@ -32,7 +32,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from migration_pipeline_tests.fakes.loopback import FailurePlan, InjectedFailure, serve_in_thread
+from migration_pipeline_tests.fakes.loopback import (
+    FAULTS,
+    DroppedConnection,
+    FailurePlan,
+    InjectedFailure,
+    RandomFaults,
+    serve_in_thread,
+)
 from migration_pipeline_tests.fakes.twenty_errors import ApiError
 from migration_pipeline_tests.fakes.twenty_http import Call, TwentyRoutes
 from migration_pipeline_tests.fakes.twenty_samples import sample_companies, sample_people
@@ -87,6 +94,10 @@ def _buckets(per_minute: int | None, short_per_second: int | None, clock: Callab
     return buckets
 
 
+def _injected(status: int, fault: str) -> JSONResponse:
+    return JSONResponse(_error_body(status, f"Injected fault {fault} (FakeTwenty.inject_faults)"), status_code=status)
+
+
 def _error_body(status: int, message: str) -> dict[str, Any]:
     return {"statusCode": status, "error": _ERROR_NAMES.get(status, "HttpException"), "messages": [message]}
 
@@ -112,6 +123,7 @@ class FakeTwenty:
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._failures = FailurePlan()
+        self._faults: RandomFaults | None = None
         self._rate_limit = (rate_limit_per_minute, short_limit_per_second)
         self._buckets = _buckets(rate_limit_per_minute, short_limit_per_second, clock)
         self._workspace = self._new_workspace()
@@ -162,10 +174,30 @@ class FakeTwenty:
         with self._lock:
             self._failures.add(InjectedFailure(status, times, path_contains, delay_seconds))
 
+    def inject_faults(self, rate: float, *, seed: int = 0, kinds: tuple[str, ...] = FAULTS,
+                      hang_seconds: float = 1.0, metadata: bool = False,
+                      max_faults: int | None = None, path_contains: str | None = None) -> RandomFaults:
+        """From now on answer a share `rate` of the record requests (`/rest/...`; metadata ones
+        too with `metadata`) with a fault drawn, seeded, from `kinds`: 429 or 503 before anything
+        is done; the request served, then answered 504 (a response lost after the write), left
+        hanging `hang_seconds` (past the client's timeout) or its connection dropped; or left
+        hanging / dropped before anything is done; at most `max_faults` in all, only on paths
+        (with query) holding `path_contains` when given. Returns the plan
+        (its `injected` counts)."""
+        def applies(_method: str, target: str) -> bool:
+            return (target.startswith("/rest/") and (metadata or not target.startswith("/rest/metadata"))
+                    and (path_contains is None or path_contains in target))
+
+        with self._lock:
+            self._faults = RandomFaults(rate, seed=seed, kinds=kinds, applies=applies,
+                                       hang_seconds=hang_seconds, max_faults=max_faults)
+            return self._faults
+
     def clear_failures(self) -> None:
-        """Drop injected failures still pending (the server recovers)."""
+        """Drop injected failures still pending and stop random faults (the server recovers)."""
         with self._lock:
             self._failures.clear()
+            self._faults = None
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -182,6 +214,7 @@ class FakeTwenty:
                 self._add_sample_records(self._workspace)
             self._requests.clear()
             self._failures.clear()
+            self._faults = None
             self._buckets = _buckets(*self._rate_limit, self._clock)
 
     def _new_workspace(self) -> Workspace:
@@ -237,18 +270,41 @@ class FakeTwenty:
             if failure.status >= 400:
                 message = f"Injected failure {failure.status} (FakeTwenty.fail_next)"
                 return JSONResponse(_error_body(failure.status, message), status_code=failure.status)
+        faults = self._faults
+        fault = faults.draw(request.method, target) if faults is not None else None
+        if fault is None:
+            return self._serve(request, body, record)
+        if fault in ("429", "503"):
+            return _injected(int(fault), fault)
+        if fault.endswith("_before_write"):
+            if fault.startswith("timeout"):
+                await asyncio.sleep(faults.hang_seconds)
+                return _injected(504, fault)
+            return DroppedConnection()
+        response = self._serve(request, body, record)
+        if fault == "504_after_write":
+            return _injected(504, fault)
+        if fault == "timeout_after_write":
+            await asyncio.sleep(faults.hang_seconds)
+            return response
+        return DroppedConnection()
+
+    def _serve(self, request: Request, body: bytes, record: RecordedRequest) -> Response:
         content_type = request.headers.get("content-type", "")
         if body and "json" in content_type and record.json is None:
             return JSONResponse({"message": "Unexpected token in JSON body", "error": "Bad Request",
                                  "statusCode": 400}, status_code=400)
-        if not record.path.startswith("/file/"):  # file downloads use their signed token instead
-            self._authenticate(request.headers.get("authorization"))
-        call = Call(request.method, record.path, record.query, record.json, body, content_type,
-                    str(request.base_url).rstrip("/"))
-        with self._lock:
-            if record.path.startswith("/rest/") and not record.path.startswith("/rest/metadata"):
-                self._throttle()
-            return TwentyRoutes(self._workspace, self.max_upload_bytes).dispatch(call)
+        try:
+            if not record.path.startswith("/file/"):  # file downloads use their signed token instead
+                self._authenticate(request.headers.get("authorization"))
+            call = Call(request.method, record.path, record.query, record.json, body, content_type,
+                        str(request.base_url).rstrip("/"))
+            with self._lock:
+                if record.path.startswith("/rest/") and not record.path.startswith("/rest/metadata"):
+                    self._throttle()
+                return TwentyRoutes(self._workspace, self.max_upload_bytes).dispatch(call)
+        except ApiError as error:
+            return JSONResponse(error.body, status_code=error.status)
 
     def _authenticate(self, header: str | None) -> None:
         scheme, _, token = (header or "").partition(" ")

@@ -12,6 +12,11 @@ follows the contract observed on Twenty 2.21 (`shared/twenty-contract/examples.m
 - filter values travel percent-encoded (httpx sends `+` as `%2B`; a raw `+` would be a space);
 - a URL over ~16 KB is refused with HTTP 431, so id lists are chunked to `MAX_URL_BYTES`;
 - a JSON body over 10 MB is answered with HTTP 500, so such a body is refused before sending.
+
+Creates are exactly-once: every record carries an id chosen before the request (Twenty stores a
+client's id as given and answers the same id again with 400 "A duplicate entry was detected",
+examples-2.md section 13). `create_batch` is the one place that decides what to send again after
+a failure that may have happened after Twenty wrote: it reads those ids back.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +32,7 @@ from urllib.parse import quote
 import httpx
 
 from migration_pipeline.engine.rate_limit import RateLimiter
-from migration_pipeline.engine.retry import RetryPolicy
+from migration_pipeline.engine.retry import OutcomeUnknown, RetriesExhausted, RetryPolicy
 
 MAX_BATCH = 200  # Twenty's QUERY_MAX_RECORDS: batch create/upsert, page size, update-many cap
 # Node answers 431 past 16 KB of request line and headers (examples-2.md section 2); stay well under
@@ -111,9 +117,15 @@ class TwentyClient:
         )
         self._count_lock = threading.Lock()
         self.request_count = 0  # HTTP requests sent, retries included
+        self.settled_count = 0  # created records found by a read-back after an unknown outcome
 
     def __repr__(self) -> str:
         return f"TwentyClient({self._root!r})"
+
+    @property
+    def workspace(self) -> str:
+        """What names this workspace in record ids derived for it (the server root)."""
+        return self._root
 
     def __enter__(self) -> TwentyClient:
         return self
@@ -176,12 +188,52 @@ class TwentyClient:
     ) -> list[dict[str, Any]]:
         return self.find_by_values(plural, "id", ids, include_deleted)
 
+    def read_ids(self, plural: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """id -> record for those of `ids` that exist, soft-deleted ones included (those are only
+        asked for when some ids were not found active)."""
+        wanted = list(dict.fromkeys(ids))
+        found = {r["id"]: r for r in self.get_by_ids(plural, wanted)}
+        if missing := [i for i in wanted if i not in found]:
+            found.update((r["id"], r) for r in self.find_by_values(plural, "id", missing, only_deleted=True))
+        return found
+
     def create_batch(self, plural: str, records: Sequence[Mapping[str, Any]]) -> list[dict]:
         """Create up to 200 records in one request; returns them in request order.
-        Twenty applies a batch atomically: one bad record fails the whole request."""
+
+        Twenty applies a batch atomically: one bad record fails the whole request. Each record
+        carries an `id` (one is chosen here when the caller gave none), so after a failure whose
+        outcome is unknown (a timeout, a dropped connection, a 5xx) the ids are read back,
+        soft-deleted rows included, and only what did not land is sent again; a duplicate-entry
+        answer to such a resend is settled the same way. Records found by the read-back are
+        returned as Twenty holds them."""
         _check_batch(records)
-        body = self._request("POST", f"/rest/batch/{plural}", json=list(records))
-        return _only_value(body["data"])
+        batch = [dict(r) if r.get("id") else {**r, "id": str(uuid.uuid4())} for r in records]
+        path = f"/rest/batch/{plural}"
+        landed: dict[str, dict[str, Any]] = {}
+        uncertain = False  # an earlier attempt of this batch may have landed
+        for attempt in range(1, self._retry.max_attempts + 1):
+            todo = [r for r in batch if r["id"] not in landed]
+            try:
+                body = self._request("POST", path, json=todo, idempotent=False)
+                landed.update((c["id"], c) for c in _only_value(body["data"]))
+                return [landed[r["id"]] for r in batch]
+            except OutcomeUnknown as error:
+                failure: BaseException = error
+            except TwentyRequestError as error:
+                if not (uncertain and error.is_duplicate):
+                    raise
+                failure = error
+            uncertain = True
+            self._retry.pause(attempt, f"POST {path}", failure)
+            found = self.read_ids(plural, [r["id"] for r in todo])
+            if isinstance(failure, TwentyRequestError) and not found:
+                raise failure  # a real conflict (a unique value), not our earlier attempt
+            landed.update(found)
+            self.settled_count += len(found)
+            if len(landed) == len(batch):
+                return [landed[r["id"]] for r in batch]
+        cause = failure.as_retryable() if isinstance(failure, OutcomeUnknown) else failure
+        raise RetriesExhausted(f"POST {path}", self._retry.max_attempts, cause)
 
     def upsert_batch(self, plural: str, records: Sequence[Mapping[str, Any]]) -> list[dict]:
         """Create-or-update up to 200 records; a record carrying `id` updates that record,
@@ -346,6 +398,7 @@ class TwentyClient:
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         throttled: bool = True,
+        idempotent: bool = True,
     ) -> Any:
         content, headers = None, None
         if json is not None:
@@ -364,7 +417,7 @@ class TwentyClient:
             return self._http.request(method, path, params=params, content=content, headers=headers,
                                       data=data, files=files)
 
-        response = self._retry.send(send, f"{method} {path}")
+        response = self._retry.send(send, f"{method} {path}", idempotent=idempotent)
         if response.is_success:
             return response.json() if response.content else None
         raise TwentyRequestError(

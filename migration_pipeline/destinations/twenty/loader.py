@@ -6,15 +6,20 @@ unchanged data none at all. Lookups happen only where a record may already exist
 the ledger knowing its id: after a crash (pending intents) or when Twenty reports a
 duplicate. They are always bulk (`field[in]:[...]`).
 
-Crash safety: an intent row is written before every write request and completed after it,
-so a rerun knows exactly which records may have landed without their outcome recorded, and
-finds them by the external key instead of creating them twice.
+Exactly once: every create carries an id chosen before the request, derived from the
+workspace, the source, the object and the record's source key (`record_id`), and written in the
+ledger's intent row before the request is sent; the intent is completed after it. A lost
+response within the load is settled by the client, which reads those ids back before sending
+anything again (`TwentyClient.create_batch`); a crash leaves the intent pending, and the rerun
+reads its ids back: what landed is ledgered as the create it was, never adopted as an update.
+Intents of older versions (no id) are still found by the external key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +62,17 @@ class LoadAborted(Exception):
     """Twenty refuses every record: a mapping or schema problem, not bad data."""
 
 
+# Namespace of the record ids this pipeline chooses (uuid5 of the record's identity in it).
+RECORD_ID_NAMESPACE = uuid.UUID("5f0b7d52-8a51-4c2e-9a3e-6b1f2f0c7e11")
+
+
+def record_id(workspace: str, source: str, plural: str, source_key: str) -> str:
+    """The id a record gets in Twenty: the same for the same record of the same source in the
+    same workspace on every attempt and every run, so a create sent twice cannot land twice.
+    Junctions' source keys name the records they link (`note:1->contact:5`)."""
+    return str(uuid.uuid5(RECORD_ID_NAMESPACE, "\x1f".join((workspace, source, plural, source_key))))
+
+
 def payload_hash(payload: Mapping[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -74,6 +90,7 @@ def load_object(
     identity_fields: Sequence[str] = (),
     batch_size: int = MAX_BATCH,
     log: Callable[[str], None] | None = None,
+    source: str | None = None,
 ) -> LoadOutcome:
     """Create or update `records` in Twenty object `plural`, recording every write.
 
@@ -81,13 +98,17 @@ def load_object(
     `natural_keys` are unique Twenty fields (e.g. `emails.primaryEmail`) used to adopt a
     record that already exists. `identity_fields` (e.g. `noteId` + `targetPersonId`) identify
     a record of an object that has no external key field (junctions), so an interrupted create
-    is found rather than repeated. 4xx answers reject only the offending records; 429/5xx
-    and timeouts are retried, and if retries run out the error propagates (rerun resumes).
+    is found rather than repeated when an intent of an older version holds no id. `source`
+    (default: the run's source in the ledger) scopes the record ids. 4xx answers reject only
+    the offending records; 429/5xx and timeouts are retried (creates through a read-back of
+    their ids), and if retries run out the error propagates (rerun resumes).
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size}")
     _require_unique_source_keys(records)
     started = client.request_count
+    if source is None:
+        source = str((ledger.get_run(run_key) or {}).get("source", ""))
     load = _ObjectLoad(
         client,
         ledger,
@@ -98,6 +119,7 @@ def load_object(
         identity_fields=tuple(identity_fields),
         batch_size=batch_size,
         log=log or (lambda _message: None),
+        id_scope=(client.workspace, source),
     )
     load.run(records)
     load.outcome.requests = client.request_count - started
@@ -135,8 +157,10 @@ class _ObjectLoad:
         identity_fields: tuple[str, ...] = (),
         batch_size: int,
         log: Callable[[str], None],
+        id_scope: tuple[str, str] = ("", ""),
     ) -> None:
         self.client = client
+        self.id_scope = id_scope
         self.ledger = ledger
         self.run_key = run_key
         self.plural = plural
@@ -150,11 +174,17 @@ class _ObjectLoad:
         self.claimed: dict[str, str] = {}  # Twenty id -> source key this load wrote it for
         self.looked_up: set[str] = set()  # source keys already searched for in Twenty
         self.refusals: Counter[str] = Counter()  # Twenty's messages for rejected records
+        self.ids: dict[str, str] = {}  # source key -> the id its create carries
 
     def run(self, records: Sequence[LoadRecord]) -> None:
         self.hashes = {r.source_key: payload_hash(r.payload) for r in records}
         records = self._reject_in_load_duplicates(records)
         known = self.ledger.known(self.plural, [r.source_key for r in records])
+        self.ids = {
+            r.source_key: (e.pending_twenty_id if (e := known.get(r.source_key)) and e.pending_operation == "create"
+                           and e.pending_twenty_id else record_id(*self.id_scope, self.plural, r.source_key))
+            for r in records
+        }
         known, found_deleted = self._settle_interrupted_creates(records, known)
 
         unchanged: list[tuple[LoadRecord, str]] = []
@@ -220,28 +250,49 @@ class _ObjectLoad:
         ]
         if not interrupted:
             return known, set()
+        with_ids = [r for r in interrupted if known[r.source_key].pending_twenty_id]
+        landed, deleted_since = self._read_back(with_ids)
+        interrupted = [r for r in interrupted if not known[r.source_key].pending_twenty_id]
+        if not interrupted:
+            return self._settled(with_ids, landed, known), deleted_since
         if not self.external_key_field and not self.identity_fields:
             self.log(
                 f"{self.plural}: {len(interrupted)} creates were interrupted earlier; without an "
                 "external key field only a unique natural key can stop them landing twice"
             )
-            return known, set()
+            return self._settled(with_ids, landed, known), deleted_since
         self.looked_up.update(r.source_key for r in interrupted)
         if self.external_key_field:
             by_value = self._records_by_value(interrupted, self.external_key_field)
             found = self._find(self.external_key_field, by_value)
         else:
             by_value, found = self._find_by_identity(interrupted)
-        landed = {by_value[value].source_key: twenty["id"] for value, twenty in found.items()}
+        landed.update({by_value[value].source_key: twenty["id"] for value, twenty in found.items()})
+        deleted_since |= {
+            by_value[value].source_key for value, twenty in found.items() if twenty.get("deletedAt")
+        }
+        return self._settled([*with_ids, *interrupted], landed, known), deleted_since
+
+    def _read_back(self, records: Sequence[LoadRecord]) -> tuple[dict[str, str], set[str]]:
+        """Which of these creates (with ids chosen before they were sent) landed: source key ->
+        id, and the keys of those soft-deleted since."""
+        if not records:
+            return {}, set()
+        by_id = {self.ids[r.source_key]: r.source_key for r in records}
+        found = self.client.read_ids(self.plural, by_id).values()
+        landed = {by_id[t["id"]]: t["id"] for t in found if t["id"] in by_id}
+        return landed, {by_id[t["id"]] for t in found if t["id"] in by_id and t.get("deletedAt")}
+
+    def _settled(
+        self, interrupted: Sequence[LoadRecord], landed: dict[str, str], known: dict[str, KnownWrite]
+    ) -> dict[str, KnownWrite]:
+        """Mark the interrupted creates that landed done (in the run that sent them)."""
         self.ledger.resolve_pending(self.plural, landed)
         self.log(
             f"{self.plural}: {len(interrupted)} interrupted creates checked, "
             f"{len(landed)} had landed"
         )
-        deleted_since = {
-            by_value[value].source_key for value, twenty in found.items() if twenty.get("deletedAt")
-        }
-        return {**known, **self.ledger.known(self.plural, list(landed))}, deleted_since
+        return {**known, **self.ledger.known(self.plural, list(landed))}
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -273,12 +324,7 @@ class _ObjectLoad:
         return vanished
 
     def _read_current(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        current = {r["id"]: r for r in self.client.get_by_ids(self.plural, ids)}
-        missing = [i for i in ids if i not in current]
-        if missing:
-            deleted = self.client.find_by_values(self.plural, "id", missing, only_deleted=True)
-            current.update({r["id"]: r for r in deleted})
-        return current
+        return self.client.read_ids(self.plural, ids)
 
     def _send_updates(self, updates: list[_Update]) -> None:
         if not updates:
@@ -323,21 +369,23 @@ class _ObjectLoad:
         self.ledger.record_intent(
             self.run_key,
             self.plural,
-            [WriteRow(r.source_key, "create", payload_hash=self.hashes[r.source_key]) for r in batch],
+            [WriteRow(r.source_key, "create", self.ids[r.source_key], self.hashes[r.source_key]) for r in batch],
         )
         self._send_creates(batch)
 
     def _send_creates(self, records: list[LoadRecord]) -> None:
         try:
-            created = self.client.create_batch(self.plural, [r.payload for r in records])
+            created = self.client.create_batch(
+                self.plural, [{**r.payload, "id": self.ids[r.source_key]} for r in records]
+            )
         except TwentyRequestError as error:
             if not error.is_record_error:
                 raise
             self._recover_failed_creates(records, error)
             return
-        if len(created) != len(records):
+        if [c["id"] for c in created] != [self.ids[r.source_key] for r in records]:
             raise RuntimeError(
-                f"Twenty created {len(created)} {self.plural} for a batch of {len(records)}"
+                f"Twenty answered a batch create of {self.plural} with other records than sent"
             )
         rows = [
             WriteRow(r.source_key, "create", c["id"], self.hashes[r.source_key])
@@ -370,6 +418,12 @@ class _ObjectLoad:
         """Find records already in Twenty (soft-deleted included) by external then natural keys."""
         self.looked_up.update(r.source_key for r in records)
         matches: dict[str, dict[str, Any]] = {}
+        if not self.external_key_field:
+            # A record holding our id that no intent of ours sent (a ledger lost or replaced) was
+            # not created by this load: adopted like any other match. (With an external key field
+            # that record is found by its key.)
+            by_id = {self.ids[r.source_key]: r for r in records}
+            matches = {by_id[value].source_key: twenty for value, twenty in self._find("id", by_id).items()}
         for match_field in self.match_fields:
             remaining = [r for r in records if r.source_key not in matches]
             if not remaining:
