@@ -426,8 +426,14 @@ def _object_difference(spec: ObjectSpec, found: Mapping[str, Any]) -> str | None
     """How an object Twenty has differs from the one `spec` asks for (None: it is that object)."""
     if found.get("isCustom") is False:
         return f"{spec.name_singular} is a standard object of Twenty"
-    asked = {"namePlural": spec.name_plural, "labelSingular": spec.label_singular, "labelPlural": spec.label_plural}
-    return _differences({key: (found.get(key), value) for key, value in asked.items()})
+    # Twenty stores object labels with a capital first letter (2.21: capitalize() on create).
+    return _differences({"namePlural": (found.get("namePlural"), spec.name_plural),
+                         "labelSingular": (found.get("labelSingular"), _capitalized(spec.label_singular)),
+                         "labelPlural": (found.get("labelPlural"), _capitalized(spec.label_plural))})
+
+
+def _capitalized(label: str) -> str:
+    return label[:1].upper() + label[1:]
 
 
 def _field_difference(spec: FieldSpec, found: Mapping[str, Any], objects: Mapping[str, Mapping[str, Any]]) -> str | None:
