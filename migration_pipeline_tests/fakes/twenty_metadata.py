@@ -306,7 +306,9 @@ def create_object(ws: Workspace, body: dict[str, Any]) -> ObjectMeta:
                 object_universal_id=object_id, value=name, metadata_name="objectMetadata",
             )
     obj = ObjectMeta(id=object_id, name_singular=singular, name_plural=plural,
-                     label_singular=body["labelSingular"], label_plural=body["labelPlural"],
+                     # as Twenty 2.21 does (capitalize() of both labels on create)
+                     label_singular=capitalize_first(body["labelSingular"]),
+                     label_plural=capitalize_first(body["labelPlural"]),
                      description=body.get("description"), icon=body.get("icon"), is_custom=True)
     for field in system_fields(obj.id, lambda _: str(uuid.uuid4())):
         obj.fields[field.name] = field

@@ -7,6 +7,13 @@ missing select options (the full list is sent, existing options with their ids, 
 their values), never deletes, and finally reads the metadata back to verify every request. Each
 change is written to a journal (the ledger) before and after its request. `drop_created` undoes
 what the journal says was created.
+
+A metadata write whose answer is lost (timeout, dropped connection, 5xx after Twenty applied it)
+is retried by the client, and the retried create then meets its own first attempt: Twenty
+answers `400 NOT_AVAILABLE`. So after any failed write the metadata is read back: a field or
+object that is now there with exactly the requested definition, options that are now there, a
+field or object that is now gone, is what this attempt did (and is ledgered so); anything else
+is a clear error naming the difference.
 """
 
 from __future__ import annotations
@@ -15,8 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+import httpx
+
 from migration_pipeline.core.twenty_names import name_from_label
 from migration_pipeline.destinations.twenty.client import TwentyClient, TwentyRequestError
+from migration_pipeline.engine.retry import RetriesExhausted
 
 SELECT_TYPES = ("SELECT", "MULTI_SELECT")
 _OPTION_COLORS = ("blue", "green", "red", "orange", "purple", "sky", "turquoise", "yellow", "pink", "gray")
@@ -102,6 +112,13 @@ class SchemaError(Exception):
     """The workspace cannot take the requested schema, or did not end up with it."""
 
 
+# What a failed metadata write can raise. Only a refusal (TwentyRequestError) says for sure that
+# the request changed nothing, and only if it was the first attempt; the others may hide a write
+# that landed. Every one of them is settled by reading the metadata back.
+_WRITE_FAILURES = (TwentyRequestError, RetriesExhausted, httpx.TransportError)
+_Objects = dict[str, dict[str, Any]]
+
+
 class SchemaJournal(Protocol):
     """Where each schema change is written as it happens (the ledger's schema log)."""
 
@@ -140,12 +157,15 @@ def ensure_schema(client: TwentyClient, spec: SchemaSpec, journal: SchemaJournal
     journal = journal or _NoJournal()
     objects = _by_name(client.metadata_objects())
     plan = _plan(spec, objects)
-    recorder = _Recorder(journal)
+    recorder = _Recorder(journal, client)
 
     created_objects: list[SchemaItem] = []
     for object_spec in plan.objects:
         name = object_spec.name_singular
-        created = recorder.create(lambda s=object_spec: client.create_object(_object_payload(s)), "object", name, name)
+        created = recorder.create(
+            lambda s=object_spec: client.create_object(_object_payload(s)), "object", name, name,
+            find=lambda fresh, n=name: fresh.get(n),
+            differs=lambda found, fresh, s=object_spec: _object_difference(s, found))
         objects[name] = {"fields": [], **created}
         created_objects.append(SchemaItem("object", name, name, created["id"]))
 
@@ -156,8 +176,10 @@ def ensure_schema(client: TwentyClient, spec: SchemaSpec, journal: SchemaJournal
             _raise_if_incompatible(field_spec, came_with_object)
             plan.present.append(_field_item(field_spec, came_with_object))
             continue
-        created = recorder.create(lambda s=field_spec: client.create_field(_field_payload(s, objects)),
-                                  "field", field_spec.object, field_spec.name)
+        created = recorder.create(
+            lambda s=field_spec: client.create_field(_field_payload(s, objects)), "field", field_spec.object,
+            field_spec.name, find=lambda fresh, s=field_spec: _field(fresh, s.object, s.name) if s.object in fresh else None,
+            differs=lambda found, fresh, s=field_spec: _field_difference(s, found, fresh))
         created_fields.append(_field_item(field_spec, created))
 
     added_options: list[SchemaItem] = []
@@ -165,7 +187,7 @@ def ensure_schema(client: TwentyClient, spec: SchemaSpec, journal: SchemaJournal
         existing = _field(objects, field_spec.object, field_spec.name)["options"] or []
         items = [SchemaItem("option", field_spec.object, o.value, field_id, field=field_spec.name) for o in missing]
         recorder.add_options(lambda: client.update_field(field_id, {"options": _extended_options(existing, missing)}),
-                             items)
+                             items, landed=lambda fresh, s=field_spec: _has_options(fresh, s, missing))
         added_options.extend(items)
 
     _verify(spec, _by_name(client.metadata_objects()))
@@ -177,36 +199,57 @@ def ensure_schema(client: TwentyClient, spec: SchemaSpec, journal: SchemaJournal
 class _Recorder:
     """Writes intents and outcomes to the journal around each metadata request."""
 
-    def __init__(self, journal: SchemaJournal) -> None:
-        self.journal = journal
+    def __init__(self, journal: SchemaJournal, client: TwentyClient) -> None:
+        self.journal, self.client = journal, client
         self.ours: dict[_ITEM_KEY, dict[str, Any]] = {
             (row["kind"], row["object"], row["name"], row.get("field")): row for row in journal.ours()
         }
 
-    def create(self, request: Callable[[], dict[str, Any]], kind: Literal["object", "field"],
-               object: str, name: str) -> dict[str, Any]:
+    def create(self, request: Callable[[], dict[str, Any]], kind: Literal["object", "field"], object: str, name: str,
+               *, find: Callable[[_Objects], dict[str, Any] | None],
+               differs: Callable[[dict[str, Any], _Objects], str | None]) -> dict[str, Any]:
+        """Send a create; after a failure, read back: `find` the item in the fresh metadata and
+        adopt it as this attempt's if nothing `differs` from what was asked."""
         intent = self.journal.intent("create", kind, object, name)
         try:
             created = request()
-        except TwentyRequestError as error:  # refused: nothing was created
-            self.journal.outcome(intent, failure=str(error))
-            raise
-        # Anything else (Twenty unreachable after retries) leaves the intent pending: the
-        # request may have succeeded; the next prepare or a rollback settles it by name.
+        except _WRITE_FAILURES as error:
+            fresh = _by_name(self.client.metadata_objects())
+            found = find(fresh)
+            if found is None:
+                self._unsettled(intent, error)
+                raise
+            difference = differs(found, fresh)
+            if difference:
+                what = f"{kind} {object}" + (f".{name}" if kind == "field" else "")
+                message = (f"{what}: the create failed ({error}) and Twenty now has a {kind} of that name that is "
+                           f"not the one requested: {difference}. Rename it in the mapping, or change or delete it "
+                           "in Twenty, then rerun")
+                self.journal.outcome(intent, failure=message)
+                raise SchemaError(message) from error
+            created = found  # the answer was lost, the create was not
         self.journal.outcome(intent, metadata_id=created["id"])
         return created
 
-    def add_options(self, request: Callable[[], Any], items: list[SchemaItem]) -> None:
+    def add_options(self, request: Callable[[], Any], items: list[SchemaItem],
+                    *, landed: Callable[[_Objects], bool]) -> None:
         intents = [self.journal.intent("add_option", "option", i.object, i.name, i.field, i.metadata_id)
                    for i in items]
         try:
             request()
-        except TwentyRequestError as error:
-            for intent in intents:
-                self.journal.outcome(intent, failure=str(error))
-            raise
+        except _WRITE_FAILURES as error:
+            if not landed(_by_name(self.client.metadata_objects())):
+                for intent in intents:
+                    self._unsettled(intent, error)
+                raise
         for intent in intents:
             self.journal.outcome(intent)
+
+    def _unsettled(self, intent: int, error: Exception) -> None:
+        """The write is not in Twenty. A refusal is final; after a timeout or a 5xx it may still
+        land, so the intent stays pending and the next prepare or a rollback settles it by name."""
+        if isinstance(error, TwentyRequestError):
+            self.journal.outcome(intent, failure=str(error))
 
     def classify(self, present: list[SchemaItem]) -> tuple[list[SchemaItem], list[SchemaItem]]:
         """(made by an earlier run of ours, there before us). An earlier intent left pending is
@@ -260,7 +303,8 @@ def drop_created(client: TwentyClient, rows: Sequence[Mapping[str, Any]]) -> lis
     for field_id, (current, option_rows) in removals.items():
         values = {row["name"] for row in option_rows}
         kept = [o for o in current.get("options") or [] if o["value"] not in values]
-        results += _attempt(lambda: client.update_field(field_id, {"options": kept}), option_rows)
+        results += _attempt(client, lambda: client.update_field(field_id, {"options": kept}), option_rows,
+                            gone=lambda fresh, v=values, i=field_id: not v & _option_values(fresh, i))
     for row in (r for r in rows if r["kind"] == "field"):
         current = None if row["object"] in dropped_objects else current_field(row)
         if current is None:
@@ -270,22 +314,37 @@ def drop_created(client: TwentyClient, rows: Sequence[Mapping[str, Any]]) -> lis
                 f"field {row['object']}.{row['name']} is a MORPH_RELATION: deleting it would remove every target "
                 "of that relation; left in place")))
         else:
-            results += _attempt(lambda c=current: _delete_if_present(client.delete_field, c["id"]), [row])
+            results += _attempt(client, lambda c=current: _delete_if_present(client.delete_field, c["id"]), [row],
+                                gone=lambda fresh, i=current["id"]: not _field_ids(fresh) & {i})
     for row in (r for r in rows if r["kind"] == "object"):
         current_object = objects.get(row["object"])
         if current_object is None or (row["metadata_id"] and current_object["id"] != row["metadata_id"]):
             results.append(DropResult(row, dropped=True))
         else:
-            results += _attempt(lambda o=current_object: _delete_if_present(client.delete_object, o["id"]), [row])
+            results += _attempt(client, lambda o=current_object: _delete_if_present(client.delete_object, o["id"]),
+                                [row], gone=lambda fresh, i=current_object["id"]: i not in {o["id"] for o in fresh})
     return results
 
 
-def _attempt(request: Callable[[], Any], rows: list[Mapping[str, Any]]) -> list[DropResult]:
+def _attempt(client: TwentyClient, request: Callable[[], Any], rows: list[Mapping[str, Any]],
+             gone: Callable[[Sequence[Mapping[str, Any]]], bool]) -> list[DropResult]:
+    """Send one removal; after a failure, read the metadata back: what is `gone` was removed (the
+    answer was lost, not the delete)."""
     try:
         request()
-    except TwentyRequestError as error:
-        return [DropResult(row, dropped=False, failure=str(error)) for row in rows]
+    except _WRITE_FAILURES as error:
+        if not gone(client.metadata_objects()):
+            return [DropResult(row, dropped=False, failure=str(error)) for row in rows]
     return [DropResult(row, dropped=True) for row in rows]
+
+
+def _field_ids(objects: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {f["id"] for o in objects for f in o.get("fields") or []}
+
+
+def _option_values(objects: Sequence[Mapping[str, Any]], field_id: str) -> set[str]:
+    found = next((f for o in objects for f in o.get("fields") or [] if f["id"] == field_id), None)
+    return {o["value"] for o in (found or {}).get("options") or []}
 
 
 def _plan(spec: SchemaSpec, objects: dict[str, dict[str, Any]]) -> _Plan:
@@ -363,6 +422,53 @@ def _incompatibility(spec: FieldSpec, existing: Mapping[str, Any]) -> str | None
     return None
 
 
+def _object_difference(spec: ObjectSpec, found: Mapping[str, Any]) -> str | None:
+    """How an object Twenty has differs from the one `spec` asks for (None: it is that object)."""
+    if found.get("isCustom") is False:
+        return f"{spec.name_singular} is a standard object of Twenty"
+    # Twenty stores object labels with a capital first letter (2.21: capitalize() on create).
+    return _differences({"namePlural": (found.get("namePlural"), spec.name_plural),
+                         "labelSingular": (found.get("labelSingular"), _capitalized(spec.label_singular)),
+                         "labelPlural": (found.get("labelPlural"), _capitalized(spec.label_plural))})
+
+
+def _capitalized(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
+def _field_difference(spec: FieldSpec, found: Mapping[str, Any], objects: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """How a field Twenty has differs from the one `spec` asks for: what `create_field` sends
+    (type, label, uniqueness, options, relation target) decides, so a field made by someone else
+    with the same name is told apart from the one this attempt created."""
+    if found.get("isCustom") is False:
+        return f"{_label(spec)} is a standard field of Twenty"
+    pairs: dict[str, tuple[Any, Any]] = {
+        "type": (found.get("type"), spec.type), "label": (found.get("label"), spec.label),
+        "isUnique": (bool(found.get("isUnique")), spec.is_unique),
+    }
+    if spec.type in SELECT_TYPES:
+        pairs["options"] = (sorted(o["value"] for o in found.get("options") or []), sorted(o.value for o in spec.options))
+    if spec.type == "RELATION" and spec.relation_target in objects:
+        relation_type = (found.get("settings") or {}).get("relationType", "MANY_TO_ONE")
+        pairs["relationType"] = (relation_type, "MANY_TO_ONE")
+        # Twenty's field listing does not name the target: its inverse field there does.
+        inverse = name_from_label(_inverse_label(spec, objects[spec.object]))
+        on_target = _field(objects, spec.relation_target, inverse)
+        pairs[f"inverse field {spec.relation_target}.{inverse}"] = (
+            (on_target or {}).get("type", "missing"), "RELATION")
+    return _differences(pairs)
+
+
+def _differences(pairs: Mapping[str, tuple[Any, Any]]) -> str | None:
+    found = [f"{key} is {have!r}, not {asked!r}" for key, (have, asked) in pairs.items() if have != asked]
+    return "; ".join(found) or None
+
+
+def _has_options(objects: Mapping[str, Mapping[str, Any]], spec: FieldSpec, options: Sequence[SelectOption]) -> bool:
+    found = _field(objects, spec.object, spec.name) if spec.object in objects else None
+    return found is not None and {o.value for o in options} <= {o["value"] for o in found.get("options") or []}
+
+
 def _raise_if_incompatible(spec: FieldSpec, existing: Mapping[str, Any]) -> None:
     problem = _incompatibility(spec, existing)
     if problem:
@@ -422,10 +528,14 @@ def _field_payload(spec: FieldSpec, objects: Mapping[str, Mapping[str, Any]]) ->
             "type": "MANY_TO_ONE",
             "targetObjectMetadataId": objects[spec.relation_target]["id"],
             # the inverse field on the target; must not clash with other inverse fields there
-            "targetFieldLabel": spec.inverse_label or f"{owner.get('labelPlural') or spec.object} {spec.label}",
+            "targetFieldLabel": _inverse_label(spec, owner),
             "targetFieldIcon": "IconLink",
         }
     return payload
+
+
+def _inverse_label(spec: FieldSpec, owner: Mapping[str, Any]) -> str:
+    return spec.inverse_label or f"{owner.get('labelPlural') or spec.object} {spec.label}"
 
 
 def _extended_options(
