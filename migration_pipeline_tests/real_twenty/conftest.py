@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -28,7 +28,7 @@ _MEASURED = Measurements()
 class Twenty:
     kind: str  # "fake" or "real"
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in a failure message
     requests_per_minute: int
 
     def client(self) -> httpx.Client:

@@ -17,34 +17,43 @@ from migration_pipeline_tests.fakes.actionstep import FakeActionstep, serve_fake
 from migration_pipeline_tests.real_twenty.exports import (
     BUNDLED_SAMPLE, copy_export, delta_export, headers_only_export,
 )
-from migration_pipeline_tests.real_twenty.lifecycle import DELTA, FULL, RERUN, SAMPLE, Lifecycle, report_home
+from migration_pipeline_tests.real_twenty.lifecycle import (
+    DELTA, FULL, RERUN, SAMPLE, Lifecycle, RunFailed, report_home,
+)
 from migration_pipeline_tests.real_twenty.snapshot import differences
 
 SAMPLE_SIZE = 60  # source rows of the sample runs: well under the exports, so the full run adds most
 
 
 def _live(lifecycle: Lifecycle, exports: dict[str, Path], before_delta=lambda: None) -> None:
+    """The whole life; a run that fails stops it, but the rollback and the comparison with the
+    snapshot always happen, and every broken promise is reported at the end."""
     before = lifecycle.snapshot()
+    try:
+        sample = lifecycle.migrate("sample", SAMPLE, exports["full"])
+        lifecycle.verify("sample", sample)
+        lifecycle.approve(SAMPLE)
 
-    sample = lifecycle.migrate("sample", SAMPLE, exports["full"])
-    lifecycle.assert_verified(sample)
-    lifecycle.approve(SAMPLE)
+        full = lifecycle.migrate("full", FULL, exports["full"], gate=True)
+        lifecycle.verify("full", full)
+        lifecycle.expect("full", sum(c["created"] for c in full.summary().values()) > 0, "created nothing")
 
-    full = lifecycle.migrate("full", FULL, exports["full"], gate=True)
-    lifecycle.assert_verified(full)
-    assert sum(c["created"] for c in full.summary().values()) > 0
+        before_delta()
+        delta = lifecycle.migrate("delta", DELTA, exports["delta"])
+        lifecycle.verify("delta", delta)
+        lifecycle.expect("delta", sum(c["updated"] for c in delta.summary().values()) > 0,
+                         f"updated nothing: {delta.summary()}")
 
-    before_delta()
-    delta = lifecycle.migrate("delta", DELTA, exports["delta"])
-    lifecycle.assert_verified(delta)
-    assert sum(c["updated"] for c in delta.summary().values()) > 0, delta.summary()
-
-    rerun = lifecycle.migrate("rerun", RERUN, exports["delta"])
-    lifecycle.assert_wrote_nothing(rerun)
-
-    lifecycle.roll_back_everything()
-    after = lifecycle.snapshot()
-    assert differences(before, after) == []
+        rerun = lifecycle.migrate("rerun", RERUN, exports["delta"])
+        lifecycle.verify_wrote_nothing("rerun", rerun)
+    except RunFailed as stopped:  # what it said; then undo what the runs did
+        lifecycle.problems.append(str(stopped))
+    finally:
+        lifecycle.roll_back_everything()
+        left = differences(before, lifecycle.snapshot())
+        lifecycle.expect("after rollback", not left, f"{len(left)} differences from the snapshot before: {left[:40]}")
+    if lifecycle.problems:
+        pytest.fail(f"{len(lifecycle.problems)} broken promises:\n" + "\n".join(lifecycle.problems), pytrace=False)
 
 
 @pytest.fixture
