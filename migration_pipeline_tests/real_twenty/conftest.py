@@ -66,4 +66,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("real Twenty suite: seconds per phase, records/s of the loads")
     for line in _MEASURED.table():
         terminalreporter.write_line(line)
+    for note in _MEASURED.notes:
+        terminalreporter.write_line(note)
     terminalreporter.write_line(f"(written to {path})")

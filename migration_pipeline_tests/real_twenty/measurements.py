@@ -34,6 +34,7 @@ class Phase:
 @dataclass
 class Measurements:
     phases: list[Phase] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is worth knowing but proves nothing
 
     @contextmanager
     def phase(self, scenario: str, name: str) -> Iterator[Phase]:
@@ -62,7 +63,7 @@ class Measurements:
         path = Path(os.environ.get(REPORT_VAR) or DEFAULT_REPORT)
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{**asdict(p), "records_per_second": p.records_per_second} for p in self.phases]
-        path.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+        path.write_text(json.dumps({"phases": rows, "notes": self.notes}, indent=2), encoding="utf-8")
         return path
 
 

@@ -19,6 +19,9 @@ IGNORED_METADATA_KEYS = frozenset({"updatedAt"})
 # Always read: what a migration links or writes besides its mapped objects.
 ALWAYS_READ = ("workspaceMember", "noteTarget", "taskTarget", "attachment")
 PAGE = 200
+# Records Twenty makes itself when records are written (its event log, runs of active workflows):
+# not the migration's to undo, so only counted (`twenty_own_counts`), never compared.
+TWENTY_OWN = ("timelineActivities", "workflowRuns")
 
 
 def snapshot(http: httpx.Client, objects: Iterable[str]) -> dict[str, Any]:
@@ -31,6 +34,15 @@ def snapshot(http: httpx.Client, objects: Iterable[str]) -> dict[str, Any]:
             plural = metadata[singular]["namePlural"]
             records[plural] = _records(http, plural)
     return {"records": records, "metadata": metadata}
+
+
+def twenty_own_counts(http: httpx.Client) -> dict[str, int]:
+    counts = {}
+    for plural in TWENTY_OWN:
+        response = http.get(f"/rest/{plural}", params={"limit": 0})
+        if response.status_code == 200:
+            counts[plural] = int(response.json().get("totalCount") or 0)
+    return counts
 
 
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
