@@ -62,16 +62,20 @@ def _account_time(moment: datetime) -> str:
 
 def delta_export(source: Path, out: Path, renamed: int = 3, added: int = 2) -> dict[str, list[str]]:
     """`source` a little later: the last names of `renamed` contacts (with a first name, no second
-    person) changed, `added` new contacts each with one note. Returns the contact ids of both."""
+    person) changed, one contact's company (and website) and second email removed (a rerun must clear them in
+    Twenty: issue 8, point 5), `added` new contacts each with one note. Returns the contact ids."""
     edited = _account_time(datetime(2026, 11, 22, 10, 30))
     header, contacts = read_csv(source / "Contacts.csv")
     candidates = [c for c in contacts if c.get("FirstName") and not c.get("OtherFirstName")]
     changed = [c["ContactID"] for c in candidates[-renamed:]]
+    cleared = next(c["ContactID"] for c in candidates if c.get("Company") and c.get("OtherEmail"))
     for contact in contacts:
         if contact["ContactID"] in changed:
             contact.update(LastName=f"{contact['LastName']}-Delta")
-            if "EditDate" in contact:
-                contact["EditDate"] = edited
+        if contact["ContactID"] == cleared:
+            contact.update({column: "" for column in ("Company", "Website", "OtherEmail") if column in contact})
+        if contact["ContactID"] in (*changed, cleared) and "EditDate" in contact:
+            contact["EditDate"] = edited
     first_new = max(int(c["ContactID"]) for c in contacts) + 1
     new = [{**dict.fromkeys(header, ""), "ContactID": str(first_new + n), "FirstName": "Nova",
             "LastName": f"Arrival{n}", "Company": f"Delta Works {n}", "Email": f"nova{n}@deltaworks{n}.example",
@@ -84,4 +88,4 @@ def delta_export(source: Path, out: Path, renamed: int = 3, added: int = 2) -> d
     write_csv(out / "Notes.csv", note_header, notes + new_notes)
     if (source / "Users.csv").exists():
         shutil.copy(source / "Users.csv", out / "Users.csv")
-    return {"renamed": changed, "added": [c["ContactID"] for c in new]}
+    return {"renamed": changed, "cleared": [cleared], "added": [c["ContactID"] for c in new]}
