@@ -87,7 +87,7 @@ def _actionstep_server() -> Iterator[FakeActionstep]:
         yield fake
 
 
-def test_actionstep_through_the_fake_api_lives_and_rolls_back(lifecycle, _actionstep_server, tmp_path) -> None:
+def test_actionstep_through_its_api_on_loopback_lives_and_rolls_back(lifecycle, _actionstep_server, tmp_path) -> None:
     fake = _actionstep_server
     fake.reset()
     source = ActionstepSource(
