@@ -64,9 +64,11 @@ def run_migration(
     layers: tuple[str, ...] = ("extract", "stage", "prepare", "load", "report"),
     requests_per_minute: int = 6000,
     skip_sample_gate: bool = True,
+    sample_size: int | None = None,
     resources: dict[str, Any] | None = None,
 ) -> MigrationRun:
-    """`resources` are added to (or replace) the ones built here, e.g. a REST source's client."""
+    """`fake` is any Twenty with `base_url` and `api_key` (the fake, or a real server).
+    `resources` are added to (or replace) the ones built here, e.g. a REST source's client."""
     mapping = load_mapping(mappings_dir / f"{slug}__twenty.yaml")
     assets = build_source_assets(mapping)
     assets += [a for defs in lifecycle_definitions([mapping]) for a in defs.assets or ()]  # e.g. verify/...
@@ -93,6 +95,7 @@ def run_migration(
                 fallback_owner_email=fallback_owner,
                 output_dir=str(output_dir),
                 skip_sample_gate=skip_sample_gate,
+                **({} if sample_size is None else {"sample_size": sample_size}),
             ),
             **(resources or {}),
         },

@@ -445,14 +445,24 @@ class FakeActionstep:
                 for (owner, name), kind in INCLUDES.items() if owner == resource}
 
 
+# Every fake document is a .pdf, and a real Twenty sniffs uploads: content whose magic bytes do
+# not match its extension is refused ("File content does not match its extension"); a PDF
+# header is enough for it to be taken as one.
+PDF_HEADER = b"%PDF-1.7\n"
+
+
 def document_bytes(reference: str, start: int, end: int) -> bytes:
-    """Bytes start..end of the fake content of file `reference`: 32-byte blocks, block i being
-    sha256("<reference>|<i>"), so any part can be made without making the whole file."""
+    """Bytes start..end of the fake content of file `reference`: PDF_HEADER, then 32-byte blocks,
+    block i being sha256("<reference>|<i>"), so any part can be made without making the whole file."""
     if end <= start:
         return b""
     first, last = start // 32, (end - 1) // 32
     blocks = b"".join(hashlib.sha256(f"{reference}|{i}".encode()).digest() for i in range(first, last + 1))
-    return blocks[start - first * 32 : end - first * 32]
+    part = blocks[start - first * 32 : end - first * 32]
+    if start < len(PDF_HEADER):
+        head = PDF_HEADER[start:end]
+        part = head + part[len(head):]
+    return part
 
 
 def document_content(document: dict[str, Any]) -> bytes:
