@@ -182,11 +182,14 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         settings: MigrationSettings = context.resources.migration_settings
         values = run_settings(context, mapping, _source_folder(context, mapping)).values
         if run_kind(context.partition_key) == "sample":  # a representative, related slice of the export
+            # Fields, select options and who keeps a shared unique value (a company domain) are
+            # decided over the whole export: the sample and its full run create the same schema
+            # and give a shared value to the same record, whichever rows the slice holds.
+            whole = Stager(mapping, extracts, values)
+            custom_fields = whole.stage(twenty_object).custom_fields
             sliced = sample_extracts(mapping, extracts, values, settings.sample_size).extracts
-            staged = Stager(mapping, sliced, values).stage(twenty_object)
-            # Fields and select options come from the whole export: the sample and its full run
-            # create the same schema (a select blank in the slice still gets its options).
-            staged.custom_fields = Stager(mapping, extracts, values).stage(twenty_object).custom_fields
+            staged = Stager(mapping, sliced, values, owners=whole.unique_owners(twenty_object)).stage(twenty_object)
+            staged.custom_fields = custom_fields
         else:
             staged = Stager(mapping, extracts, values).stage(twenty_object)
         validation = validate(schema, staged.records)
@@ -375,6 +378,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
             if later is not None:  # records linked to others of this object, once all are in Twenty
                 refused = {k for k, _ in batch.rejected} | {k for k, _ in outcome.rejected}
                 link_batch, linked = load(without_keys(later, refused))
+                batch.field_issues += link_batch.field_issues
                 links = {"linked_after_load": linked.updated, "links_refused": len(link_batch.rejected) + len(linked.rejected)}
                 for source_key, reason in [*link_batch.rejected, *linked.rejected]:
                     context.log.warning(f"{source_key}: not linked: {reason}")
