@@ -188,9 +188,10 @@ class _Recorder:
         intent = self.journal.intent("create", kind, object, name)
         try:
             created = request()
-        except TwentyRequestError as error:  # refused: nothing was created
+        except TwentyRequestError as refused:  # refused: nothing was created
+            error = refused.about(f"{kind} {object}" if kind == "object" else f"{kind} {object}.{name}")
             self.journal.outcome(intent, failure=str(error))
-            raise
+            raise error from None
         # Anything else (Twenty unreachable after retries) leaves the intent pending: the
         # request may have succeeded; the next prepare or a rollback settles it by name.
         self.journal.outcome(intent, metadata_id=created["id"])
@@ -201,10 +202,12 @@ class _Recorder:
                    for i in items]
         try:
             request()
-        except TwentyRequestError as error:
+        except TwentyRequestError as refused:
+            error = refused.about(f"options {', '.join(i.name for i in items)} of field "
+                                  f"{items[0].object}.{items[0].field}" if items else "options")
             for intent in intents:
                 self.journal.outcome(intent, failure=str(error))
-            raise
+            raise error from None
         for intent in intents:
             self.journal.outcome(intent)
 
