@@ -13,7 +13,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import pandas as pd
 
-from migration_pipeline.destinations.twenty.attachments import SourceFile, load_attachments
+from migration_pipeline.destinations.twenty.attachments import AttachmentOutcome, SourceFile, load_attachments
 from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
@@ -334,7 +334,10 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         required_resource_keys={"twenty", "ledger", "migration_settings"} | ({files_from} if files_from else set()),
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
                                        description="created + updated + unchanged + rejected == staged; "
-                                       "source rows == loaded + quarantined + excluded")],
+                                       "source rows == loaded + quarantined + excluded")]
+        + ([dg.AssetCheckSpec(FILES_CHECK, asset=asset_key, description="Twenty accepted at least one of the "
+                              "files this run uploaded (all refused: a setup problem, not bad files)")]
+           if files_from else []),
         kinds={"twenty"},
         **_common(mapping),
     )
@@ -387,8 +390,23 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         yield dg.AssetCheckResult(
             check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
         )
+        if files_from:
+            yield _files_uploaded_check(outcome)
 
     return _load
+
+
+FILES_CHECK = "files_uploaded"
+
+
+def _files_uploaded_check(outcome: AttachmentOutcome) -> dg.AssetCheckResult:
+    """Fails when Twenty refused every upload it was sent (fewer than the loader's fail-fast
+    count, e.g. in a sample): the files' content or the server's setup, never a clean run."""
+    refused = outcome.upload_refusals
+    return dg.AssetCheckResult(
+        check_name=FILES_CHECK, passed=not (refused and not outcome.uploaded),
+        metadata={"uploaded": outcome.uploaded, "upload_refused": refused},
+    )
 
 
 def _source_files(staged: StagedObject) -> dict[str, SourceFile]:
