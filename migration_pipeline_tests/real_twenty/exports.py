@@ -21,6 +21,8 @@ FILES = ("Contacts.csv", "Notes.csv", "Users.csv")
 # Columns allclients.md does not propose, and the file it does not mention.
 NOT_PROPOSED = {"Contacts.csv": ("TeamMemberID", "Website", "Custom4"), "Notes.csv": ("FirstName", "LastName")}
 NOT_PROPOSED_FILES = ("Users.csv",)
+# What the operator states for the account (its time zone), kept with every export made here.
+SETTINGS_FILE = "migration_settings.yaml"
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -44,6 +46,7 @@ def headers_only_export(out: Path, source: Path = BUNDLED_SAMPLE) -> Path:
             continue
         header, rows = read_csv(source / name)
         write_csv(out / name, [c for c in header if c not in NOT_PROPOSED.get(name, ())], rows)
+    _copy_settings(source, out)
     return out
 
 
@@ -52,7 +55,13 @@ def copy_export(source: Path, out: Path) -> Path:
     for name in FILES:
         if (source / name).exists():
             shutil.copy(source / name, out / name)
+    _copy_settings(source, out)
     return out
+
+
+def _copy_settings(source: Path, out: Path) -> None:
+    if (source / SETTINGS_FILE).exists():
+        shutil.copy(source / SETTINGS_FILE, out / SETTINGS_FILE)
 
 
 def _account_time(moment: datetime) -> str:
@@ -88,4 +97,5 @@ def delta_export(source: Path, out: Path, renamed: int = 3, added: int = 2) -> d
     write_csv(out / "Notes.csv", note_header, notes + new_notes)
     if (source / "Users.csv").exists():
         shutil.copy(source / "Users.csv", out / "Users.csv")
+    _copy_settings(source, out)
     return {"renamed": changed, "cleared": [cleared], "added": [c["ContactID"] for c in new]}
