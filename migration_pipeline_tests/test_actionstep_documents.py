@@ -17,6 +17,7 @@ from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import TWENTY_MAX_UPLOAD_BYTES
 from migration_pipeline.ledger.ledger import Ledger
 from migration_pipeline.lifecycle.rollback import roll_back
+from migration_pipeline_tests.fakes import actionstep as actionstep_fake
 from migration_pipeline_tests.fakes.actionstep import FakeActionstep, document_content
 from migration_pipeline_tests.test_actionstep_e2e import (  # noqa: F401  (fixtures)
     _actionstep_server,
@@ -196,3 +197,19 @@ def test_files_the_source_or_twenty_refuse_are_held_and_their_notes_still_migrat
     files_accounting = run.summary()["attachment"]["accounting"]["documents_files"]
     assert files_accounting["quarantined"] == 1 + len(refused) and files_accounting["balanced"]
     assert run.check("actionstep/load/attachment", "rows_reconcile").passed
+
+
+def test_a_sample_whose_uploads_twenty_all_refuses_fails_its_check_and_lists_them(
+    migrate, fake_twenty, documents: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actionstep_fake, "PDF_HEADER", b"not a PDF ")  # .pdf names, other content
+    run = migrate(run_key="sample-20261122T1000Z", source={"file_part_bytes": PART_BYTES})
+
+    check = run.check("actionstep/load/attachment", "files_uploaded")
+    assert not check.passed and check.metadata["uploaded"].value == 0
+    assert check.metadata["upload_refused"].value > 0
+    listed = run.report("files_not_attached.csv")
+    refused = listed[listed["reason"].str.contains("File content does not match its extension")]
+    assert len(refused) == check.metadata["upload_refused"].value
+    assert set(refused["disposition"]) == {"quarantined"}
+    assert fake_twenty.records("attachments") == []

@@ -27,7 +27,7 @@ from migration_pipeline.factories.assets import build_source_assets, files_resou
 from migration_pipeline.factories.verification import CHECK_NAME, build_verification, field_diff_key
 from migration_pipeline.ledger.ledger import Ledger
 from migration_pipeline.lifecycle.approval import approve_sample_job
-from migration_pipeline.lifecycle.field_diff import compare_leaf
+from migration_pipeline.lifecycle.field_diff import compare_leaf, field_defaults
 from migration_pipeline.partitions import migration_run
 from migration_pipeline.resources import LedgerStore, MigrationSettings, SourceFiles
 from migration_pipeline.schemas.registry import source_schema
@@ -243,6 +243,22 @@ def test_values_changed_in_twenty_after_the_load_are_reported_field_by_field_wit
     assert all(text in html for text in ("Tampered", person["name"]["firstName"], person["allclientsId"], "missing"))
 
 
+def test_a_value_twenty_holds_where_the_mapping_says_empty_is_a_difference(workspace) -> None:
+    loaded = workspace.sample(layers=LOADS)
+    assert loaded.success
+    person = next(p for p in workspace.fake.records("people") if not p.get("referralPartner"))
+    with workspace.http() as http:
+        http.patch(f"/rest/people/{person['id']}", json={"referralPartner": "Planted"}).raise_for_status()
+
+    run = workspace.sample(layers=("verify",))
+    check = _field_diff(run, "person")
+    assert not check.passed
+    assert check.metadata["fields_with_differences"].value == {"referralPartner": {"differs": 1, "missing": 0}}
+    differences = _csv(run.output / "verify" / "field_diff.csv")
+    assert differences[["source_key", "field", "intended", "in_twenty"]].to_dict("records") == [
+        {"source_key": person["allclientsId"], "field": "referralPartner", "intended": "", "in_twenty": "Planted"}]
+
+
 def test_only_what_twenty_legitimately_rewrites_is_normalised() -> None:
     # Emails are lower-cased before they are sent, so a case difference is a real difference.
     assert compare_leaf("emails.primaryEmail", "Ada@Example.com", "ada@example.com") == "differs"
@@ -254,6 +270,13 @@ def test_only_what_twenty_legitimately_rewrites_is_normalised() -> None:
     assert compare_leaf("address.addressStreet2", "", None) == "match"
     assert compare_leaf("tags", ["A", "B"], ["A"]) == "differs"
     assert compare_leaf("jobTitle", "Engineer", "") == "missing"
+    # A field the mapping leaves empty may hold Twenty's default, nothing else.
+    defaults = field_defaults([{"name": "stage", "defaultValue": "'NEW'"}, {"name": "done", "defaultValue": False},
+                               {"name": "amount", "defaultValue": {"amountMicros": None, "currencyCode": "''"}}])
+    assert defaults == {"stage": "NEW", "done": False}
+    assert compare_leaf("stage", None, "NEW", defaults["stage"]) == "match"
+    assert compare_leaf("stage", None, "MEETING", defaults["stage"]) == "differs"
+    assert compare_leaf("referralPartner", None, "Planted") == "differs"
 
 
 # --- approval ------------------------------------------------------------------------------------

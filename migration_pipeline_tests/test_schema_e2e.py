@@ -154,3 +154,17 @@ def test_a_retry_reports_what_the_failed_attempt_made_as_ours_and_rollback_remov
     assert not present & earlier
     assert _roll_back(fake_twenty, tmp_path, all_runs=True, drop_schema=True).success
     assert fake_twenty.snapshot()["metadata"] == before
+
+
+def test_a_refused_metadata_write_names_the_object_and_field_it_sent(migrate, fake_twenty, tmp_path: Path) -> None:
+    _fail_the_sixth_field_creation(fake_twenty)
+    failed = migrate(run_key="full-20261122T1000Z", layers=("extract", "stage", "prepare"))
+    assert not failed.success
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as ledger:
+        with ledger.engine.connect() as conn:
+            from migration_pipeline.ledger.tables import schema_writes
+            refused = conn.execute(schema_writes.select().where(schema_writes.c.status == "failed")).one()
+    said = f"POST /rest/metadata/fields (field {refused.object}.{refused.name}) with HTTP 400"
+    assert said in refused.message
+    failure = next(e for e in failed.result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert said in str(failure.event_specific_data.error)

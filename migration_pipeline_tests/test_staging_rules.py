@@ -75,9 +75,12 @@ def _mapping(**overrides: Any) -> Mapping:
     return Mapping.model_validate(raw)
 
 
+def _extracts() -> dict[str, pd.DataFrame]:
+    return {"contacts": CONTACTS, "roles": ROLES, "role_types": ROLE_TYPES, "matters": MATTERS}
+
+
 def _stager() -> Stager:
-    extracts = {"contacts": CONTACTS, "roles": ROLES, "role_types": ROLE_TYPES, "matters": MATTERS}
-    return Stager(_mapping(), extracts, {})
+    return Stager(_mapping(), _extracts(), {})
 
 
 def _records(staged) -> dict[str, dict[str, Any]]:
@@ -203,3 +206,33 @@ def test_an_attachment_block_is_checked_when_the_mapping_loads(change: Any, prob
     change(raw)
     with pytest.raises(pydantic.ValidationError, match=re.escape(problem)):
         Mapping.model_validate(raw)
+
+
+def test_the_whole_exports_owner_keeps_a_shared_value_in_a_slice_without_it() -> None:
+    whole = _stager()
+    owners = whole.unique_owners("company")
+    sliced = Stager(_mapping(), {**_extracts(), "contacts": CONTACTS.iloc[[1, 2, 3]].reset_index(drop=True)},
+                    {}, owners=owners).stage("company")
+    (record,) = sliced.records.to_dict("records")  # companies:2 only: companies:1 is not in the slice
+    assert record["source_key"] == "companies:2" and record["domainName.primaryLinkUrl"] is None
+    assert "already used by companies:1; left blank" in sliced.field_issues["reason"].iloc[0]
+
+
+def test_an_optional_link_to_a_record_not_in_twenty_is_left_out_and_said_a_required_one_refuses() -> None:
+    frame = pd.DataFrame([{"source_key": "people:3", "object": "people", "name.firstName": "Ada",
+                           "companyId": "companies:9", "matterId": "matters:1"}], dtype=object)
+    in_twenty = {"matters:1": "id-m1"}
+
+    def resolve(_: str, keys: Any) -> dict[str, str]:
+        return {k: in_twenty[k] for k in keys if k in in_twenty}
+
+    relations = {"companyId": "companies", "matterId": "matters"}
+    loaded = build_payloads(frame, relations, {}, resolve, {}, None, optional={"companyId"})
+    assert loaded.records == [("people:3", {"name": {"firstName": "Ada"}, "matterId": "id-m1"})]
+    assert loaded.rejected == []
+    assert loaded.field_issues == [{"object": "people", "source_key": "people:3", "field": "companyId",
+                                    "reason": "related record companies:9 is not in Twenty (not loaded); left unlinked"}]
+    in_twenty.clear()
+    refused = build_payloads(frame, relations, {}, resolve, {}, None, optional={"companyId"})
+    assert refused.records == [] and refused.rejected == [
+        ("people:3", "matterId: related record matters:1 is not in Twenty (not loaded)")]

@@ -3,7 +3,7 @@ replaced by Twenty ids (looked up in bulk, never one request per record)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,6 +75,8 @@ class PayloadBatch:
     # source_key -> what an update of the record must clear (see `with_cleared`)
     cleared: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (source_key, reason)
+    # optional links left out because their record is not in Twenty: ISSUE_COLUMNS rows
+    field_issues: list[dict[str, str]] = field(default_factory=list)
     unresolved_members: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -86,11 +88,15 @@ def build_payloads(
     member_ids: dict[str, str],
     fallback_member_id: str | None,
     others_columns: dict[str, set[str]] | None = None,
+    optional: Collection[str] = (),
 ) -> PayloadBatch:
     """`relations` maps a column to the mapped object whose source keys it holds;
     `resolve_keys(object, keys)` returns Twenty ids for those keys (from the ledger).
     `others_columns`: mapped object -> columns only other mapped objects of the frame write
-    (a second person has no phones column), never cleared on its records."""
+    (a second person has no phones column), never cleared on its records.
+    `optional`: relation columns a record can do without: when their record is not in Twenty
+    (refused, or held) the record is written without the link and the link is a field issue;
+    any other unresolved relation refuses the record."""
     batch = PayloadBatch()
     resolved = {
         column: resolve_keys(target, {k for k in frame[column] if not is_blank(k)})
@@ -107,6 +113,10 @@ def build_payloads(
                 continue
             if wanted in resolved[column]:
                 flat[column] = resolved[column][wanted]
+            elif column in optional:
+                flat[column] = None
+                batch.field_issues.append({"object": str(row.get("object") or ""), KEY: key, "field": column,
+                                           "reason": f"related record {wanted} is not in Twenty (not loaded); left unlinked"})
             else:
                 problems.append(f"{column}: related record {wanted} is not in Twenty (not loaded)")
         if problems:
@@ -144,8 +154,10 @@ def staged_payloads(
         return ids.twenty_ids(mapping.catalogue.plural(by_name[target].twenty_object), list(keys))
 
     fallback = member_ids.get(fallback_email.lower()) if fallback_email else None
+    optional = {column for obj in mapping.objects if obj.twenty_object == staged.twenty_object
+                for column, rel in obj.relations.items() if rel.on_unresolved == "null"}
     return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback,
-                          _others_columns(mapping, staged.twenty_object))
+                          _others_columns(mapping, staged.twenty_object), optional)
 
 
 def _others_columns(mapping: Mapping, twenty_object: str) -> dict[str, set[str]]:

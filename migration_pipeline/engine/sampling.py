@@ -82,6 +82,7 @@ def sample_extracts(
     children = _children_by_principal_row(kids, rows, principal, ctx)
     parent_rows = _parents_by_principal_row(parents, rows, principal, ctx)
     features = _features(objects, principal, children, parent_rows, settings)
+    features += _grandchild_features(links, unreached, rows, children, ctx)
     budget = sample_size - share * len(unreached)
     picked, profiles = _pick(mapping, principal, rows[principal], features, children.rows, parent_rows.rows, budget)
 
@@ -316,6 +317,23 @@ def _features(
     return features
 
 
+def _grandchild_features(
+    links: list[Link], unreached: list[str], rows: dict[str, list[dict[str, Any]]], children: _Relatives,
+    ctx: TransformContext,
+) -> list[Feature]:
+    """Whether a principal row's children have rows of an object two relations away (a contact's
+    matter has tasks): so the pick reaches those objects too, taken then from their own share."""
+    features: list[Feature] = []
+    for link in links:
+        if link.child not in unreached or link.parent in unreached:
+            continue
+        index = _MatchIndex(link, rows[link.parent], ctx)
+        parents = {(link.parent, p) for p in map(index.resolve, rows[link.child]) if p is not None}
+        holders = frozenset(r for r, found in children.rows.items() if found & parents)
+        features.append((link.via, lambda position, _, found=holders: position in found))
+    return features
+
+
 def _profile(position: int, row: dict[str, Any], features: list[Feature]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(label for label, holds in features if holds(position, row)))
 
@@ -346,13 +364,14 @@ def _pick(
     for position in _stable_order(mapping, principal, rows):
         profiles[position] = _profile(position, rows[position], features)
         strata[profiles[position]].append(position)
+    order = _coverage_order(list(strata))
     picked: list[int] = []
     kept_parents: set[tuple[str, int]] = set()
     used = 0
     progressed = True
     while progressed and used < budget:
         progressed = False
-        for profile in sorted(strata, key=lambda p: (len(p), p)):
+        for profile in order:
             queue = strata[profile]
             while queue:
                 position = queue.popleft()
@@ -371,6 +390,23 @@ def _pick(
             f"needs {smallest}; raise MigrationSettings.sample_size"
         )
     return picked, {p: profiles[p] for p in picked}
+
+
+def _coverage_order(profiles: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Strata in the order each round visits them: first, greedily, the one adding the most
+    labels not yet covered (so a small budget still reaches every mapped object: a contact with
+    a matter before a second plain contact), then the rest, simplest first."""
+    remaining = sorted(profiles, key=lambda p: (len(p), p))
+    covered: set[str] = set()
+    order: list[tuple[str, ...]] = []
+    while remaining:
+        best = max(remaining, key=lambda p: len(set(p) - covered))  # first of the simplest on a tie
+        if not set(best) - covered:
+            break
+        order.append(best)
+        covered |= set(best)
+        remaining.remove(best)
+    return order + remaining
 
 
 __all__ = ["SampleSlice", "SampleError", "sample_extracts", "principal_source"]

@@ -98,8 +98,15 @@ class _EntryResult:
 class Stager:
     """Stages the objects of one mapping; results per mapped object are computed once."""
 
-    def __init__(self, mapping: Mapping, extracts: dict[str, pd.DataFrame], settings: dict[str, Any]):
+    def __init__(
+        self, mapping: Mapping, extracts: dict[str, pd.DataFrame], settings: dict[str, Any],
+        owners: dict[tuple[str, str], dict[str, str]] | None = None,
+    ):
+        """`owners`: who holds each unique value, as `unique_owners()` of a Stager of the whole
+        export decided it; a sample's slice is staged with them, so the sample and its full run
+        give a shared value to the same record."""
         self.mapping = mapping
+        self.owners: dict[tuple[str, str], dict[str, str]] = {k: dict(v) for k, v in (owners or {}).items()}
         self.catalogue = mapping.catalogue
         self.extracts = extracts
         self.settings = settings
@@ -140,6 +147,13 @@ class Stager:
             input_rows={name: res.input_rows for name, res in results.items()},
             cycles=[c for res in results.values() for c in res.cycles],
         )
+
+    def unique_owners(self, twenty_object: str) -> dict[tuple[str, str], dict[str, str]]:
+        """(mapped object, unique path) -> folded value -> source key of the record keeping it:
+        the first record in export order (the others are blanked, moved or held as `on_duplicate`
+        says)."""
+        self.stage(twenty_object)
+        return {k: v for k, v in self.owners.items() if self.entries[k[0]].twenty_object == twenty_object}
 
     def staged_objects(self) -> list[str]:
         """Twenty objects this run produces, in Twenty's import order."""
@@ -603,31 +617,33 @@ class Stager:
             column, _, sub = path.partition(".")
             field = path if path in entry.fields else column  # flat "a.b", or a composite "a"
             rule = entry.fields[field].on_duplicate if field in entry.fields else "quarantine"
-            owners: dict[str, str] = {}
+            owners = self.owners.setdefault((entry.name, path), {})
             kept = []
             for record in result.records:
                 value = record.get(path) if path in record else record.get(column)
                 composite = value if isinstance(value, dict) else None
                 value = value.get(sub) if composite is not None else value
                 folded = str(value).lower() if value else None
-                if folded and folded in owners and rule == "additional" and sub in ADDITIONAL_LISTS:
+                if folded and owners.get(folded, record[KEY]) == record[KEY]:
+                    owners[folded] = record[KEY]
+                    kept.append(record)
+                    continue
+                if folded and rule == "additional" and sub in ADDITIONAL_LISTS:
                     others = ADDITIONAL_LISTS[sub]
                     record[field] = {others: [value, *(composite or {}).get(others, [])]}
                     result.issues.append({"object": entry.name, KEY: record[KEY], "field": field, "reason":
                                           f"{path} {value} is already used by {owners[folded]}; kept in {column}.{others}"})
-                elif folded and folded in owners and rule != "quarantine":
+                elif folded and rule != "quarantine":
                     record[field] = None
                     result.issues.append({"object": entry.name, KEY: record[KEY], "field": field,
                                           "reason": f"{path} {value} is already used by {owners[folded]}; left blank"})
-                elif folded and folded in owners:
+                elif folded:
                     reason = f"{path} {value} is already used by {owners[folded]}: probable duplicate"
                     result.quarantined.append({**record, "reason": reason})
                     position = position_of[record[KEY]]
                     del result.row_keys[position]
                     result.row_problems[position] = reason
                     continue
-                if folded:
-                    owners[folded] = record[KEY]
                 kept.append(record)
             result.records = kept
 

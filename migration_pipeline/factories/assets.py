@@ -13,7 +13,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import pandas as pd
 
-from migration_pipeline.destinations.twenty.attachments import SourceFile, load_attachments
+from migration_pipeline.destinations.twenty.attachments import AttachmentOutcome, SourceFile, load_attachments
 from migration_pipeline.destinations.twenty.loader import LoadOutcome, LoadRecord, load_object
 from migration_pipeline.destinations.twenty.metadata import ensure_schema
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT, JUNCTIONS, is_target_junction
@@ -182,11 +182,14 @@ def _stage_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         settings: MigrationSettings = context.resources.migration_settings
         values = run_settings(context, mapping, _source_folder(context, mapping)).values
         if run_kind(context.partition_key) == "sample":  # a representative, related slice of the export
+            # Fields, select options and who keeps a shared unique value (a company domain) are
+            # decided over the whole export: the sample and its full run create the same schema
+            # and give a shared value to the same record, whichever rows the slice holds.
+            whole = Stager(mapping, extracts, values)
+            custom_fields = whole.stage(twenty_object).custom_fields
             sliced = sample_extracts(mapping, extracts, values, settings.sample_size).extracts
-            staged = Stager(mapping, sliced, values).stage(twenty_object)
-            # Fields and select options come from the whole export: the sample and its full run
-            # create the same schema (a select blank in the slice still gets its options).
-            staged.custom_fields = Stager(mapping, extracts, values).stage(twenty_object).custom_fields
+            staged = Stager(mapping, sliced, values, owners=whole.unique_owners(twenty_object)).stage(twenty_object)
+            staged.custom_fields = custom_fields
         else:
             staged = Stager(mapping, extracts, values).stage(twenty_object)
         validation = validate(schema, staged.records)
@@ -331,7 +334,10 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         required_resource_keys={"twenty", "ledger", "migration_settings"} | ({files_from} if files_from else set()),
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=asset_key,
                                        description="created + updated + unchanged + rejected == staged; "
-                                       "source rows == loaded + quarantined + excluded")],
+                                       "source rows == loaded + quarantined + excluded")]
+        + ([dg.AssetCheckSpec(FILES_CHECK, asset=asset_key, description="Twenty accepted at least one of the "
+                              "files this run uploaded (all refused: a setup problem, not bad files)")]
+           if files_from else []),
         kinds={"twenty"},
         **_common(mapping),
     )
@@ -375,6 +381,7 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
             if later is not None:  # records linked to others of this object, once all are in Twenty
                 refused = {k for k, _ in batch.rejected} | {k for k, _ in outcome.rejected}
                 link_batch, linked = load(without_keys(later, refused))
+                batch.field_issues += link_batch.field_issues
                 links = {"linked_after_load": linked.updated, "links_refused": len(link_batch.rejected) + len(linked.rejected)}
                 for source_key, reason in [*link_batch.rejected, *linked.rejected]:
                     context.log.warning(f"{source_key}: not linked: {reason}")
@@ -383,8 +390,23 @@ def _load_asset(mapping: Mapping, twenty_object: str) -> dg.AssetsDefinition:
         yield dg.AssetCheckResult(
             check_name="rows_reconcile", passed=summary.reconciles(), metadata=summary.accounting_metadata()
         )
+        if files_from:
+            yield _files_uploaded_check(outcome)
 
     return _load
+
+
+FILES_CHECK = "files_uploaded"
+
+
+def _files_uploaded_check(outcome: AttachmentOutcome) -> dg.AssetCheckResult:
+    """Fails when Twenty refused every upload it was sent (fewer than the loader's fail-fast
+    count, e.g. in a sample): the files' content or the server's setup, never a clean run."""
+    refused = outcome.upload_refusals
+    return dg.AssetCheckResult(
+        check_name=FILES_CHECK, passed=not (refused and not outcome.uploaded),
+        metadata={"uploaded": outcome.uploaded, "upload_refused": refused},
+    )
 
 
 def _source_files(staged: StagedObject) -> dict[str, SourceFile]:

@@ -17,11 +17,11 @@ from dagster import AssetExecutionContext
 from migration_pipeline.destinations.twenty.client import TwentyClient
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.mapping import Mapping
-from migration_pipeline.engine.payloads import staged_payloads
+from migration_pipeline.engine.payloads import staged_payloads, with_cleared
 from migration_pipeline.engine.staging import StagedObject
 from migration_pipeline.factories.assets import key, staged_objects
 from migration_pipeline.ledger.ledger import SUCCESSFUL, Ledger
-from migration_pipeline.lifecycle.field_diff import FieldDiffReport, ObjectDiff, compare_records
+from migration_pipeline.lifecycle.field_diff import FieldDiffReport, ObjectDiff, compare_records, field_defaults
 from migration_pipeline.partitions import migration_run
 from migration_pipeline.reports.field_diff import write_field_diff
 from migration_pipeline.resources import MigrationSettings
@@ -66,8 +66,10 @@ def _field_diff_asset(mapping: Mapping, objects: list[str]) -> dg.AssetsDefiniti
         run_key = context.partition_key
         with context.resources.ledger.open(source=slug) as ledger, writer.client() as client:
             intend = _payload_builder(mapping, client, ledger, settings, staged.values())
-            started = client.request_count
-            diffs = [_diff_object(client, ledger, run_key, slug, staged[obj], intend) for obj in objects]
+            fields = {o["nameSingular"]: o.get("fields") or [] for o in client.metadata_objects()}
+            started = client.request_count  # the records' read-backs
+            diffs = [_diff_object(client, ledger, run_key, slug, staged[obj], intend, field_defaults(fields.get(obj, [])))
+                     for obj in objects]
             report = FieldDiffReport(run_key, slug, diffs, client.request_count - started)
         html, csv = write_field_diff(settings.output_folder(run_key, mapping.slug) / "verify", report)
         context.log.info(f"field diff of {run_key}: {report.differences} differences in {report.records_compared} records")
@@ -95,18 +97,22 @@ def _payload_builder(
     members = client.workspace_member_ids() if any(s.members for s in staged) else {}
 
     def intended(staged_object: StagedObject) -> list[tuple[str, dict[str, Any]]]:
-        return staged_payloads(staged_object, mapping, ledger, members, settings.fallback_owner_email).records
+        """With the empties an update sends: a value Twenty holds where the mapping says empty
+        (a company link or a second email removed at the source) is a difference too."""
+        batch = staged_payloads(staged_object, mapping, ledger, members, settings.fallback_owner_email)
+        return [(k, with_cleared(payload, batch.cleared.get(k, {}))) for k, payload in batch.records]
 
     return intended
 
 
 def _diff_object(
-    client: TwentyClient, ledger: Ledger, run_key: str, source: str, staged: StagedObject, intend: PayloadBuilder
+    client: TwentyClient, ledger: Ledger, run_key: str, source: str, staged: StagedObject, intend: PayloadBuilder,
+    defaults: dict[str, Any],
 ) -> ObjectDiff:
     loaded = loaded_ids(ledger, run_key, staged.plural, source)
     intended = {source_key: payload for source_key, payload in intend(staged) if source_key in loaded}
     read_back = {r["id"]: r for r in client.get_by_ids(staged.plural, [loaded[k] for k in intended])}
-    return compare_records(staged.twenty_object, intended, loaded, read_back)
+    return compare_records(staged.twenty_object, intended, loaded, read_back, defaults)
 
 
 def loaded_ids(ledger: Ledger, run_key: str, plural: str, source: str | None = None) -> dict[str, str]:

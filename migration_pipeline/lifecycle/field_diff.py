@@ -1,7 +1,7 @@
 """Field-level diff: what the mapping meant to write against what Twenty holds.
 
-Payloads are compared leaf by leaf (`name.firstName`, `emails.primaryEmail`, `tags`), only on the
-fields the mapping sent. A leaf *matches*, *differs* (both values kept), or is *missing* (the
+Payloads are compared leaf by leaf (`name.firstName`, `emails.primaryEmail`, `tags`), on the
+fields the mapping sent and those it intends empty (what an update sends as empty). A leaf *matches*, *differs* (both values kept), or is *missing* (the
 record or the value is gone). Only what Twenty legitimately rewrites is normalised, and that list
 is explicit: LEGITIMATE_REWRITES.
 """
@@ -18,8 +18,9 @@ from typing import Any, Literal
 Outcome = Literal["match", "differs", "missing"]
 
 LEGITIMATE_REWRITES: tuple[str, ...] = (
-    "only the fields the mapping sent are compared (Twenty adds ids, timestamps, and bodyV2.blocknote next to bodyV2.markdown)",
+    "only the fields the mapping sets, or intends empty, are compared (Twenty adds ids, timestamps, and bodyV2.blocknote next to bodyV2.markdown)",
     "blank values are equal: '' == null == [] == a composite subfield left out",
+    "a field the mapping leaves empty may hold Twenty's default for it (an opportunity's stage NEW)",
     "numbers are compared by value (1 == 1.0)",
     "date-times are compared as instants (Twenty answers in UTC with milliseconds)",
 )
@@ -78,6 +79,7 @@ def compare_records(
     intended: Mapping[str, dict[str, Any]],  # source key -> payload the mapping built
     twenty_ids: Mapping[str, str],  # source key -> Twenty id the ledger recorded
     read_back: Mapping[str, dict[str, Any]],  # Twenty id -> record as Twenty answers it
+    defaults: Mapping[str, Any] | None = None,  # leaf path -> Twenty's default (`field_defaults`)
 ) -> ObjectDiff:
     diff = ObjectDiff(twenty_object)
     for source_key, payload in intended.items():
@@ -88,7 +90,7 @@ def compare_records(
             diff.records_missing += 1
         for path, wanted in leaves(payload):
             got = _ABSENT if actual is None else value_at(actual, path)
-            outcome: Outcome = "missing" if actual is None else compare_leaf(path, wanted, got)
+            outcome: Outcome = "missing" if actual is None else compare_leaf(path, wanted, got, (defaults or {}).get(path))
             diff.fields.setdefault(path, Counter())[outcome] += 1
             if outcome != "match":
                 diff.differences.append(Difference(
@@ -126,12 +128,26 @@ def value_at(record: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def compare_leaf(path: str, intended: Any, actual: Any) -> Outcome:
+def compare_leaf(path: str, intended: Any, actual: Any, default: Any = None) -> Outcome:
     if _blank(intended):
-        return "match" if _blank(actual) else "differs"
+        return "match" if _blank(actual) or (default is not None and actual == default) else "differs"
     if _blank(actual):
         return "missing"
     return "match" if _normalise(path, intended) == _normalise(path, actual) else "differs"
+
+
+def field_defaults(fields: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Leaf path -> the value Twenty gives a field (or composite subfield) created empty, from the
+    fields' metadata; quoted strings ("'NEW'") unquoted, blank defaults left out."""
+    found: dict[str, Any] = {}
+    for meta in fields:
+        default = meta.get("defaultValue")
+        parts = default.items() if isinstance(default, Mapping) else [(None, default)]
+        for sub, value in parts:
+            value = value.strip("'") if isinstance(value, str) else value
+            if not _blank(value):
+                found[meta["name"] if sub is None else f"{meta['name']}.{sub}"] = value
+    return found
 
 
 def _blank(value: Any) -> bool:

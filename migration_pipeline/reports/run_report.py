@@ -14,7 +14,7 @@ import pandas as pd
 
 from migration_pipeline.destinations.twenty.objects import ATTACHMENT
 from migration_pipeline.engine.payloads import META_COLUMNS, nest
-from migration_pipeline.engine.staging import KEY, ROW_COUNT, StagedObject
+from migration_pipeline.engine.staging import ISSUE_COLUMNS, KEY, ROW_COUNT, StagedObject
 
 DISPOSITION_COLUMNS = ["object", "source_object", "source_row", KEY, "reason"]
 
@@ -69,7 +69,8 @@ class LoadSummary:
             rejected=rejected,
             quarantined=quarantined,
             excluded=staged.excluded,
-            field_issues=staged.field_issues,
+            field_issues=pd.concat([staged.field_issues, pd.DataFrame(batch.field_issues, columns=ISSUE_COLUMNS)],
+                                   ignore_index=True),
             unresolved_owners=pd.DataFrame(batch.unresolved_members, columns=[KEY, "owner", "email"]),
         )
         summary.accounting = _accounting(staged, set(reasons))

@@ -87,3 +87,28 @@ def test_a_json_body_over_10_mb_is_answered_with_a_500(twenty: TwentyUnderTest) 
 
     assert response.status_code == 500 and response.json() == "request entity too large"
     assert data_of(twenty.http.get("/rest/companies", params={"filter": f'name[like]:"{twenty.prefix} %"'})) == []
+
+
+def refused_upload(twenty: TwentyUnderTest, name: str, content: bytes) -> list[str]:
+    operations = httpx.Request("POST", "/", json={"query": UPLOAD, "variables": {"file": None,
+                                                                                "fid": file_field_id(twenty)}})
+    response = twenty.http.post("/metadata", data={"operations": operations.content.decode(),
+                                                   "map": '{"0":["variables.file"]}'},
+                                files={"0": (name, content, "application/octet-stream")})
+    assert response.status_code == 200 and response.json().get("data") is None, response.text
+    return [e["message"] for e in response.json()["errors"]]
+
+
+def test_content_that_does_not_match_its_extension_is_refused(twenty: TwentyUnderTest) -> None:
+    for extension, mime in (("pdf", "application/pdf"), ("png", "image/png")):
+        assert refused_upload(twenty, f"{twenty.prefix}-fake.{extension}", b"plain text, not that type") == [
+            f"File content does not match its extension. The file has extension '{extension}' (expected mime type: "
+            f"{mime}), but the file content could not be detected as this type. The file may be corrupted, have the "
+            "wrong extension, or be a security risk."]
+
+    note = created(twenty.http.post("/rest/notes", json={"title": f"{twenty.prefix} note"}))
+    twenty.track_record("notes", note["id"])
+    uploaded = upload(twenty, f"{twenty.prefix}-real.pdf", b"%PDF-1.7\n%%EOF\n")  # a PDF's magic bytes
+    attachment = created(attach(twenty, note["id"], f"{twenty.prefix}-real.pdf", uploaded["id"]))
+    twenty.track_record("attachments", attachment["id"])
+    assert attachment["file"][0]["extension"] == ".pdf"

@@ -72,6 +72,33 @@ def _graphql_error(message: str, code: str, status: int = 200) -> JSONResponse:
     return _json({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status)
 
 
+# Twenty 2.21 sniffs an upload's magic bytes (extract-file-info-or-throw.utils.ts): content
+# detected as any type is accepted (as that type); otherwise a file whose extension names a type
+# the sniffer can detect is refused. Only the types our sources send and a few common ones are
+# modelled: pdf, png, jpg/jpeg, gif, zip. Any other extension is accepted as Twenty does for
+# undetectable ones (txt, csv; docx was accepted with text content on 2.21).
+MAGIC_BYTES: dict[str, tuple[str, tuple[bytes, ...]]] = {
+    "pdf": ("application/pdf", (b"%PDF-",)),
+    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "gif": ("image/gif", (b"GIF87a", b"GIF89a")),
+    "zip": ("application/zip", (b"PK\x03\x04",)),
+}
+
+
+def content_mismatch(filename: str, content: bytes) -> str | None:
+    """Twenty's refusal of content that does not match its extension, or None."""
+    if any(content.startswith(magic) for _, magics in MAGIC_BYTES.values() for magic in magics):
+        return None
+    extension = PurePosixPath(filename).suffix.lstrip(".").lower()
+    if extension not in MAGIC_BYTES:
+        return None
+    return (f"File content does not match its extension. The file has extension '{extension}' (expected mime "
+            f"type: {MAGIC_BYTES[extension][0]}), but the file content could not be detected as this type. The "
+            "file may be corrupted, have the wrong extension, or be a security risk.")
+
+
 class TwentyRoutes:
     def __init__(self, workspace: Workspace, max_upload_bytes: int | None) -> None:
         self.ws = workspace
@@ -309,6 +336,8 @@ class TwentyRoutes:
         found = self.ws.find_field(field_id or "")
         if found is None or found[1].type != "FILES":
             return _graphql_error(f"Field metadata {field_id} not found or not a FILES field", "NOT_FOUND")
+        if (refusal := content_mismatch(filename or "file", content)) is not None:
+            return _graphql_error(refusal, "INTERNAL_SERVER_ERROR")  # Twenty 2.21's answer, HTTP 200
         return _json({"data": {"uploadFilesFieldFile": self._store_file(call, field_id, filename or "file", content)}})
 
     def _store_file(self, call: Call, field_id: str, filename: str, content: bytes) -> dict[str, Any]:

@@ -54,6 +54,8 @@ class SourceFile:
 class AttachmentOutcome(LoadOutcome):
     # (source key, why) of files held before any upload: the source could not give them.
     not_downloaded: list[tuple[str, str]] = field(default_factory=list)
+    uploaded: int = 0  # files Twenty accepted
+    upload_refusals: int = 0  # files Twenty refused
 
 
 def file_field_id(client: TwentyClient) -> str:
@@ -141,12 +143,14 @@ class _Uploader:
             self._refused(record, f"upload refused: {'; '.join(error.messages) or error}")
             return None
         self.uploaded += 1
+        self.outcome.uploaded += 1
         return LoadRecord(key, {**record.payload, FILE_FIELD: [{"fileId": uploaded["id"], "label": name}]})
 
     def _refused(self, record: LoadRecord, message: str) -> None:
         self.ledger.record_outcomes(self.run_key, PLURAL, [
             WriteRow(record.source_key, "rejected", payload_hash=payload_hash(record.payload), message=message)])
         self.outcome.rejected.append((record.source_key, message))
+        self.outcome.upload_refusals += 1
         if not self.uploaded and len(self.outcome.rejected) >= FAIL_FAST_AFTER:
             raise LoadAborted(f"Twenty refused the first {len(self.outcome.rejected)} file uploads and accepted "
                               f"none (the last: {message}). This looks like a setup problem rather than bad "

@@ -57,12 +57,17 @@ UPLOAD_MUTATION = (
 class TwentyRequestError(Exception):
     """Twenty answered 4xx. Never carries the API key: only status, messages and the route."""
 
-    def __init__(self, status: int, messages: Sequence[str], method: str, path: str) -> None:
+    def __init__(self, status: int, messages: Sequence[str], method: str, path: str, sent: str | None = None) -> None:
         self.status = status
         self.messages = list(messages)
         self.method = method
         self.path = path
+        self.sent = sent  # what the request was about ("field person.role"), when the caller says
         super().__init__(self._describe())
+
+    def about(self, sent: str) -> TwentyRequestError:
+        """The same refusal, naming what was sent (a metadata route alone does not say which field)."""
+        return TwentyRequestError(self.status, self.messages, self.method, self.path, sent)
 
     @property
     def is_duplicate(self) -> bool:
@@ -75,7 +80,7 @@ class TwentyRequestError(Exception):
 
     def _describe(self) -> str:
         said = "; ".join(self.messages) or "no message"
-        route = f"{self.method} {self.path}"
+        route = f"{self.method} {self.path}" + (f" ({self.sent})" if self.sent else "")
         if self.status == 401:
             return (
                 f"TWENTY__API_KEY was rejected by Twenty ({route}: HTTP 401, {said}). "

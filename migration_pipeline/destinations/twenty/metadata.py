@@ -217,8 +217,9 @@ class _Recorder:
             fresh = _by_name(self.client.metadata_objects())
             found = find(fresh)
             if found is None:
-                self._unsettled(intent, error)
-                raise
+                named = _named(error, f"{kind} {object}" if kind == "object" else f"{kind} {object}.{name}")
+                self._unsettled(intent, named)
+                raise named from None
             difference = differs(found, fresh)
             if difference:
                 what = f"{kind} {object}" + (f".{name}" if kind == "field" else "")
@@ -239,9 +240,11 @@ class _Recorder:
             request()
         except _WRITE_FAILURES as error:
             if not landed(_by_name(self.client.metadata_objects())):
+                named = _named(error, f"options {', '.join(i.name for i in items)} of field "
+                                      f"{items[0].object}.{items[0].field}" if items else "options")
                 for intent in intents:
-                    self._unsettled(intent, error)
-                raise
+                    self._unsettled(intent, named)
+                raise named from None
         for intent in intents:
             self.journal.outcome(intent)
 
@@ -579,3 +582,9 @@ def _field_item(spec: FieldSpec, metadata: Mapping[str, Any]) -> SchemaItem:
 
 def _label(spec: FieldSpec) -> str:
     return f"field {spec.object}.{spec.name}"
+
+
+def _named(error: Exception, sent: str) -> Exception:
+    """A refusal names what was sent (a metadata route alone does not say which field); other
+    failures (Twenty unreachable) pass as they are."""
+    return error.about(sent) if isinstance(error, TwentyRequestError) else error
