@@ -9,7 +9,6 @@ wants), so the before-images are put to work.
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 from collections import Counter
@@ -27,10 +26,8 @@ import yaml
 import sqlalchemy as sa
 
 from migration_pipeline.cli import main
-from migration_pipeline.definitions import MAPPINGS_DIR
 from migration_pipeline.destinations.twenty.objects import STANDARD_OBJECTS
 from migration_pipeline.destinations.twenty.resource import TwentyWriter
-from migration_pipeline.engine.mapping import load_mapping
 from migration_pipeline.engine.run_settings import SETTINGS_FILE
 from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
 from migration_pipeline.ledger.ledger import Ledger, RollbackAction, RollbackUnfinished, WriteRow
@@ -38,6 +35,7 @@ from migration_pipeline.lifecycle.rollback_job import OP_NAME, rollback_job
 from migration_pipeline.resources import LedgerStore
 from migration_pipeline.sources.allclients.generate import ACCOUNT_SETTINGS, generate_export
 from migration_pipeline_tests.harness import MigrationRun, run_migration
+from migration_pipeline_tests.real_twenty.exports import read_csv, write_csv
 
 ROWS = 60
 SAMPLE_ROWS = 15  # the sample run reads the first contacts only, so the full run adds the rest
@@ -59,20 +57,6 @@ class Exports:
 # -- arranging the exports and the workspace -----------------------------------------------------
 
 
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, header)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _account_time(moment: datetime) -> str:
     """`moment` as AllClients writes EditDate: in the account's time zone (the generated export's
     migration_settings.yaml)."""
@@ -82,12 +66,12 @@ def _account_time(moment: datetime) -> str:
 
 
 def _sample_export(full: Path, out: Path) -> None:
-    header, contacts = _read(full / "Contacts.csv")
+    header, contacts = read_csv(full / "Contacts.csv")
     kept = contacts[:SAMPLE_ROWS]
-    _write(out / "Contacts.csv", header, kept)
-    note_header, notes = _read(full / "Notes.csv")
+    write_csv(out / "Contacts.csv", header, kept)
+    note_header, notes = read_csv(full / "Notes.csv")
     ids = {c["ContactID"] for c in kept}
-    _write(out / "Notes.csv", note_header, [n for n in notes if n["ContactID"] in ids])
+    write_csv(out / "Notes.csv", note_header, [n for n in notes if n["ContactID"] in ids])
     shutil.copy(full / "Users.csv", out / "Users.csv")
     shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
@@ -95,7 +79,7 @@ def _sample_export(full: Path, out: Path) -> None:
 def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str) -> None:
     """The full export a few hours later: some names and one email changed, contacts and notes added."""
     edited = _account_time(DELTA_TIME)
-    header, contacts = _read(full / "Contacts.csv")
+    header, contacts = read_csv(full / "Contacts.csv")
     for contact in contacts:
         if contact["ContactID"] in renamed:
             contact.update(LastName=f"{contact['LastName']}-Delta", EditDate=edited)
@@ -108,15 +92,15 @@ def _delta_export(full: Path, out: Path, renamed: list[str], new_email_for: str)
          "Email": f"nova{n}@deltaworks{n}.example", "AddDate": edited, "EditDate": edited}
         for n in range(3)
     ]
-    _write(out / "Contacts.csv", header, contacts + added)
-    note_header, notes = _read(full / "Notes.csv")
+    write_csv(out / "Contacts.csv", header, contacts + added)
+    note_header, notes = read_csv(full / "Notes.csv")
     note_time = DELTA_TIME.astimezone(ZoneInfo("America/Chicago")).strftime("%m/%d/%Y %I:%M %p")
     new_notes = [
         {"ContactID": c["ContactID"], "Email": c["Email"], "FirstName": c["FirstName"],
          "LastName": c["LastName"], "NoteDate": note_time, "Note": f"Delta note for {c['FirstName']}"}
         for c in added
     ]
-    _write(out / "Notes.csv", note_header, notes + new_notes)
+    write_csv(out / "Notes.csv", note_header, notes + new_notes)
     shutil.copy(full / "Users.csv", out / "Users.csv")
     shutil.copy(full / SETTINGS_FILE, out / SETTINGS_FILE)  # the account's time zone, as the engineer wrote it
 
@@ -158,7 +142,7 @@ def _pick_wanted_domain(contacts: list[dict[str, str]]) -> str:
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     root = tmp_path_factory.mktemp("rollback_exports")
     generate_export(root / "full", rows=ROWS, seed=23)
-    _, contacts = _read(root / "full" / "Contacts.csv")
+    _, contacts = read_csv(root / "full" / "Contacts.csv")
     shared = _pick_shared_email(contacts)
     others = [c["ContactID"] for c in contacts[SAMPLE_ROWS:] if c["FirstName"] and not c["OtherFirstName"]]
     _sample_export(root / "full", root / "sample")

@@ -14,6 +14,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from migration_pipeline.engine.run_settings import SETTINGS_FILE  # the account's stated time zone, beside the export
 from migration_pipeline.resources import PROJECT_ROOT
 
 BUNDLED_SAMPLE = PROJECT_ROOT / "sample_data" / "allclients"
@@ -21,8 +22,6 @@ FILES = ("Contacts.csv", "Notes.csv", "Users.csv")
 # Columns allclients.md does not propose, and the file it does not mention.
 NOT_PROPOSED = {"Contacts.csv": ("TeamMemberID", "Website", "Custom4"), "Notes.csv": ("FirstName", "LastName")}
 NOT_PROPOSED_FILES = ("Users.csv",)
-# What the data engineer states beside every export: the account's time zone (issue 8, point 14).
-SETTINGS_FILE = "migration_settings.yaml"
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
