@@ -188,7 +188,10 @@ class Relation(_Strict):
     object: str
     same_row: bool = False
     match: list[Match] = Field(default_factory=list)
-    on_unresolved: Literal["hold", "null"] = "null"
+    # hold: the record waits (quarantined with the reason); null: it loads without the link;
+    # unlink: it loads without the link and the reason is listed in field_issues.csv (an
+    # optional link whose value names nothing must not cost the record).
+    on_unresolved: Literal["hold", "null", "unlink"] = "null"
     # A relation Twenty does not have (a company's parent company): created as a custom
     # MANY_TO_ONE relation field before the load.
     custom: RelationField | None = None

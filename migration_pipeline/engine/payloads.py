@@ -155,7 +155,7 @@ def staged_payloads(
 
     fallback = member_ids.get(fallback_email.lower()) if fallback_email else None
     optional = {column for obj in mapping.objects if obj.twenty_object == staged.twenty_object
-                for column, rel in obj.relations.items() if rel.on_unresolved == "null"}
+                for column, rel in obj.relations.items() if rel.on_unresolved in ("null", "unlink")}
     return build_payloads(staged.records, staged.relations, staged.members, resolve, member_ids, fallback,
                           _others_columns(mapping, staged.twenty_object), optional)
 

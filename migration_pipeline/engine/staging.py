@@ -208,7 +208,7 @@ class Stager:
                     raise InvalidValue(f"duplicate key {key}: also on line {seen_keys[key] + 2}")
                 seen_keys[key] = position
                 record = {**base, **self._fields(entry, row, key, result.issues)}
-                record.update(self._relations(entry, position, row))
+                record.update(self._relations(entry, position, row, key, result.issues))
                 record.update(self._members(entry, row))
                 record.update(self._pivoted(entry, row, key, result.issues))
                 self._require_targets(entry, row)
@@ -387,12 +387,20 @@ class Stager:
 
     # --- relations ---------------------------------------------------------------------------
 
-    def _relations(self, entry: ObjectMapping, position: int, row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            column: self._resolve(entry, rel, column, position, row)
-            for column, rel in entry.relations.items()
-            if rel.object != entry.name
-        }
+    def _relations(
+        self, entry: ObjectMapping, position: int, row: dict[str, Any], key: str, issues: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, rel in entry.relations.items():
+            if rel.object == entry.name:
+                continue
+            try:
+                out[column] = self._resolve(entry, rel, column, position, row)
+            except _Unlinked as unlinked:
+                out[column] = None
+                issues.append({"object": entry.name, KEY: key, "field": column,
+                               "reason": f"{unlinked}: loaded without the link"})
+        return out
 
     def _link_within(self, entry: ObjectMapping, result: _EntryResult) -> None:
         """Relations of an object to itself (a company's parent company), once every record of
@@ -435,6 +443,8 @@ class Stager:
                 return found
         if problem and rel.on_unresolved == "hold":
             raise InvalidValue(f"{column}: {problem}")
+        if problem and rel.on_unresolved == "unlink":
+            raise _Unlinked(problem)
         return None
 
     def _require_targets(self, entry: ObjectMapping, row: dict[str, Any]) -> None:
@@ -871,3 +881,7 @@ def _cell(value: Any) -> str | None:
 
 
 __all__ = ["Stager", "StagedObject", "CustomFieldNeed", "KEY", "ROW", "ROW_COUNT", "FILE_REFERENCE", "FILE_SIZE"]
+
+
+class _Unlinked(Exception):
+    """An `on_unresolved: unlink` relation found nothing: the record loads without the link."""
