@@ -22,7 +22,7 @@ from migration_pipeline.destinations.twenty.resource import TwentyWriter
 from migration_pipeline.engine.extract import read_mapped_object
 from migration_pipeline.engine.mapping import Mapping, load_mapping
 from migration_pipeline.engine.sampling import SampleError, principal_source, sample_extracts
-from migration_pipeline.engine.transforms import TransformContext, get_transform
+from migration_pipeline.engine.transforms import InvalidValue, TransformContext, get_transform
 from migration_pipeline.factories.assets import build_source_assets, files_resource_key
 from migration_pipeline.factories.verification import CHECK_NAME, build_verification, field_diff_key
 from migration_pipeline.ledger.ledger import Ledger
@@ -155,8 +155,15 @@ def test_a_sample_run_loads_a_related_slice_spanning_every_object_and_the_diff_a
     company_ids, person_ids, note_ids = {c["id"] for c in companies}, {p["id"] for p in people}, {n["id"] for n in notes_loaded}
     company_of = dict(zip(contacts["ContactID"], contacts["Company"], strict=True))
     names_company = get_transform("company_name_key")
+
+    def named_company(value: str) -> str | None:  # "Inc." names none: the person loads unlinked
+        try:
+            return names_company((value,), TransformContext())
+        except InvalidValue:
+            return None
+
     for person in people:
-        if names_company((company_of[_contact_id(person)],), TransformContext()):
+        if named_company(company_of[_contact_id(person)]):
             assert person["companyId"] in company_ids, person["allclientsId"]
     assert all(t["noteId"] in note_ids and t["targetPersonId"] in person_ids for t in targets)
     assert {t["noteId"] for t in targets} == note_ids
