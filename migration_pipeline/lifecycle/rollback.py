@@ -282,10 +282,8 @@ class _ObjectUndo:
         failed: dict[str, str] = {}
         destroyed: set[str] = set()
 
-        def send(batch: list[str]) -> None:
+        def send(batch: list[str]) -> None:  # a destroy by filter reaches soft-deleted rows too
             destroyed.update(self.client.destroy_many(self.plural, batch))
-            if missing := [i for i in batch if i not in destroyed]:  # soft-deleted since
-                destroyed.update(self.client.destroy_many(self.plural, missing, deleted=True))
 
         _isolating_refusals(ids, send, failed)
         notes = {i: None if i in destroyed else "was no longer in Twenty" for i in ids}

@@ -274,12 +274,12 @@ class TwentyClient:
             restored.extend(_only_value(body["data"]))
         return restored
 
-    def destroy_many(self, plural: str, ids: Iterable[str], *, deleted: bool = False) -> list[str]:
+    def destroy_many(self, plural: str, ids: Iterable[str]) -> list[str]:
         """Permanently delete records by id, in bulk (`DELETE /rest/{plural}?filter=...` without
         `soft_delete`); returns the ids Twenty destroyed. A destroy by filter reaches soft-deleted
-        rows too; `deleted=True` limits it to soft-deleted ones."""
+        rows too (examples-2.md section 2)."""
         destroyed: list[str] = []
-        for chunk in self._id_filters(plural, ids, deleted=deleted):
+        for chunk in self._id_filters(plural, ids):
             body = self._request("DELETE", f"/rest/{plural}", params={"filter": chunk})
             destroyed.extend(r["id"] for r in _only_value(body["data"]))
         return destroyed
